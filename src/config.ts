@@ -1,0 +1,153 @@
+/**
+ * The only reader of process.env. One zod schema turns the environment into a typed, frozen
+ * Config; a wrong value becomes one ConfigError line naming the variable (SPEC.md "Configuration").
+ */
+import os from "node:os";
+import net from "node:net";
+import { z } from "zod";
+import { parseBytes, parseDuration } from "./lib/duration.js";
+
+const port = (min: number) =>
+  z.coerce.number().int(`must be an integer`).min(min, `must be ≥ ${min}`).max(65535, "must be ≤ 65535");
+
+const duration = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null || ms <= 0) {
+        ctx.addIssue({ code: "custom", message: `"${v}" is not a duration like 30s, 5m, 2h or 5d` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const bool = (def: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
+    .default(def ? "true" : "false")
+    .transform((v) => v === "true" || v === "1" || v === "yes");
+
+/** `ip[:port]` or `[ipv6]:port`, comma-separated. */
+const dnsServers = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === "") return [] as string[];
+    const out: string[] = [];
+    for (const raw of v.split(",").map((s) => s.trim())) {
+      const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(raw) ?? /^([^:]+)(?::(\d+))?$/.exec(raw);
+      const host = m ? m[1]! : raw;
+      const p = m?.[2] ? Number(m[2]) : 53;
+      if (!net.isIP(host) || p < 1 || p > 65535) {
+        ctx.addIssue({ code: "custom", message: `"${raw}" is not ip[:port]` });
+        return z.NEVER;
+      }
+      out.push(net.isIPv6(host) ? `[${host}]:${p}` : `${host}:${p}`);
+    }
+    return out;
+  });
+
+const cidrList = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === "") return [] as string[];
+    const out: string[] = [];
+    for (const raw of v.split(",").map((s) => s.trim())) {
+      const [ip, bits, extra] = raw.split("/");
+      const max = net.isIPv4(ip ?? "") ? 32 : net.isIPv6(ip ?? "") ? 128 : 0;
+      const n = bits === undefined ? max : Number(bits);
+      if (!max || extra !== undefined || !Number.isInteger(n) || n < 0 || n > max) {
+        ctx.addIssue({ code: "custom", message: `"${raw}" is not a CIDR like 127.0.0.0/8` });
+        return z.NEVER;
+      }
+      out.push(`${ip}/${n}`);
+    }
+    return out;
+  });
+
+const envSchema = z.object({
+  PORT: port(0).default(3000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((v) => (v === "" ? undefined : v))
+    .refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), "must start with postgres:// or postgresql://"),
+  DATA_DIR: z.string().min(1).default("./data"),
+  ROLE: z.enum(["api", "worker", "all"], { message: "must be api, worker or all" }).default("all"),
+  ADMIN_API_KEY: z
+    .string()
+    .regex(/^pl_[A-Za-z0-9_-]{32,}$/, "must be pl_ followed by at least 32 characters of [A-Za-z0-9_-]")
+    .optional(),
+  HELO_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/, "must be a host name (letters, digits, dots, hyphens)")
+    .default(os.hostname()),
+  DNS_SERVERS: dnsServers,
+  SMTP_PORT: port(1).default(25),
+  RELAY_URL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || /^smtps?:\/\/[^/]+/.test(v), "must be smtp://user:pass@host:port or smtps://…"),
+  DELIVERY_ALLOW_NETWORKS: cidrList,
+  RETRY_SCHEDULE: z
+    .string()
+    .default("5m,10m,20m,40m,1h,2h,4h")
+    .transform((v, ctx) => {
+      const list = v.split(",").map((s) => parseDuration(s));
+      if (list.length === 0 || list.some((x) => x === null || x <= 0)) {
+        ctx.addIssue({ code: "custom", message: `"${v}" is not a comma-separated list of durations` });
+        return z.NEVER;
+      }
+      return list as number[];
+    }),
+  MAX_QUEUE_LIFETIME: duration("5d"),
+  RETURN_PATH_DOMAIN: z
+    .string()
+    .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, "must be a domain name")
+    .optional(),
+  INBOUND_SMTP_HOST: z.string().min(1).default("127.0.0.1"),
+  INBOUND_SMTP_PORT: port(0).default(2525),
+  REQUIRE_VERIFIED_DOMAIN: bool(true),
+  DOMAIN_CONCURRENCY: z.coerce.number().int("must be an integer").min(1, "must be ≥ 1").max(1000).default(10),
+  MAX_MESSAGE_BYTES: z
+    .string()
+    .default("20MB")
+    .transform((v, ctx) => {
+      const n = parseBytes(v);
+      if (n === null || n < 1024) {
+        ctx.addIssue({ code: "custom", message: `"${v}" is not a size like 20MB (at least 1KB)` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  PUBLIC_URL: z.url({ message: "must be an http(s) URL" }).optional(),
+  SECRET_KEY: z.string().min(32, "must be at least 32 characters").optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = Readonly<
+  Omit<z.infer<typeof envSchema>, "PUBLIC_URL"> & { PUBLIC_URL: string }
+>;
+
+/** A configuration error: `message` is one line naming the variable and what is wrong. */
+export class ConfigError extends Error {}
+
+/** Parses the environment (process.env by default) into a frozen Config, or throws ConfigError. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset" for optional variables, as in most twelve-factor tools.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const name = String(issue.path[0] ?? "environment");
+    const shown = cleaned[name] === undefined || /KEY|URL/.test(name) ? "" : ` (got "${cleaned[name]}")`;
+    throw new ConfigError(`invalid ${name}: ${issue.message}${shown}`);
+  }
+  const c = result.data;
+  const publicHost = c.HOST === "0.0.0.0" || c.HOST === "::" ? "localhost" : c.HOST;
+  return Object.freeze({ ...c, PUBLIC_URL: c.PUBLIC_URL ?? `http://${publicHost}:${c.PORT}` });
+}

@@ -1,0 +1,133 @@
+/**
+ * The store: one drizzle database over either postgres.js (DATABASE_URL set) or PGlite
+ * (embedded, under DATA_DIR). This is the only module that knows which one it is.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import postgres from "postgres";
+import type { SQL } from "drizzle-orm";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import * as schema from "./schema.js";
+import { applyMigrations, migrationsPending } from "./migrate.js";
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+/** A transaction handle has the same query API as the database. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+export interface StoreOptions {
+  /** postgres:// URL; absent → PGlite. */
+  url?: string;
+  /** PGlite data directory; absent with no url → in-memory (tests). */
+  dataDir?: string;
+  /** PostgreSQL schema to use instead of public (tests and benchmarks isolate themselves this way). */
+  schema?: string;
+  /** postgres.js pool size. */
+  poolSize?: number;
+}
+
+export interface Store {
+  readonly db: Db;
+  readonly kind: "postgres" | "pglite";
+  /** Runs a raw SQL statement and returns its rows, whatever the driver. */
+  rows<T extends Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /** Applies pending migrations (safe when several processes start together). */
+  migrate(): Promise<void>;
+  /** True when the database answers and every migration is applied. */
+  ready(): Promise<boolean>;
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Opens the store described by `opts`. Nothing is migrated until `migrate()`. */
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema)) throw new Error(`bad schema name ${opts.schema}`);
+  return opts.url ? openPostgres(opts.url, opts) : openPglite(opts);
+}
+
+async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
+  const schemaName = opts.schema;
+  const connection = schemaName ? { search_path: schemaName } : undefined;
+  const client = postgres(url, {
+    max: opts.poolSize ?? 10,
+    onnotice: () => {},
+    connection,
+  });
+  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  const migrationsSchema = schemaName ?? "drizzle";
+  const rows = async <T,>(query: SQL) => (await db.execute(query)) as unknown as T[];
+  return {
+    db,
+    kind: "postgres",
+    rows,
+    migrate: async () => {
+      // A dedicated single connection holds the advisory lock for the whole run (CONVENTIONS.md #9).
+      const one = postgres(url, { max: 1, onnotice: () => {}, connection });
+      try {
+        await one`select pg_advisory_lock(7362110)`;
+        if (schemaName) await one.unsafe(`create schema if not exists "${schemaName}"`);
+        await applyMigrations(drizzlePostgres(one) as unknown as Db, "postgres", migrationsSchema);
+        await one`select pg_advisory_unlock(7362110)`;
+      } finally {
+        await one.end({ timeout: 5 });
+      }
+    },
+    ready: async () => {
+      try {
+        return !(await migrationsPending(rows, migrationsSchema));
+      } catch {
+        return false;
+      }
+    },
+    listen: async (channel, onPayload) => {
+      const sub = await client.listen(channel, onPayload);
+      return async () => sub.unlisten();
+    },
+    notify: async (channel, payload) => {
+      await client.notify(channel, payload);
+    },
+    close: async () => {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+async function openPglite(opts: StoreOptions): Promise<Store> {
+  let dir: string | undefined;
+  if (opts.dataDir) {
+    dir = path.resolve(opts.dataDir, "pgdata");
+    fs.mkdirSync(dir, { recursive: true });
+  }
+  const client = dir ? new PGlite(dir) : new PGlite();
+  await client.waitReady;
+  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  const rows = async <T,>(query: SQL) => ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+  return {
+    db,
+    kind: "pglite",
+    rows,
+    migrate: async () => applyMigrations(db, "pglite", "drizzle"),
+    ready: async () => {
+      try {
+        return !(await migrationsPending(rows, "drizzle"));
+      } catch {
+        return false;
+      }
+    },
+    listen: async (channel, onPayload) => {
+      const unlisten = await client.listen(channel, onPayload);
+      return async () => unlisten();
+    },
+    notify: async (channel, payload) => {
+      await client.query("select pg_notify($1, $2)", [channel, payload]);
+    },
+    close: async () => {
+      await client.close();
+    },
+  };
+}

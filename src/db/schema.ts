@@ -1,0 +1,194 @@
+/**
+ * Drizzle tables. drizzle-kit generates migrations/ from this file (`npm run db:generate`).
+ * Ids are prefixed text (src/lib/ids.ts); every tenant-owned row carries account_id so each
+ * query can filter on it.
+ */
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => "bytea",
+  fromDriver: (v) => (Buffer.isBuffer(v) ? v : Buffer.from(v)),
+});
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+export const accounts = pgTable("accounts", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  createdAt: tstz("created_at").notNull().defaultNow(),
+});
+
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    /** Null for admin keys, which belong to no account. */
+    accountId: text("account_id").references(() => accounts.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** Display prefix, e.g. `pl_AbC123xy`; the key itself is never stored. */
+    prefix: text("prefix").notNull(),
+    /** SHA-256 of the whole key, hex. */
+    hash: text("hash").notNull(),
+    scopes: text("scopes").array().notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+    lastUsedAt: tstz("last_used_at"),
+    revokedAt: tstz("revoked_at"),
+  },
+  (t) => [uniqueIndex("api_keys_hash_idx").on(t.hash), index("api_keys_account_idx").on(t.accountId, t.id)],
+);
+
+export const messages = pgTable(
+  "messages",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** The RFC 5322 Message-ID header, with angle brackets. */
+    messageId: text("message_id").notNull(),
+    /** Envelope sender (MAIL FROM); the VERP address is derived per recipient at delivery. */
+    mailFrom: text("mail_from").notNull(),
+    /** The From header as submitted (display form). */
+    fromHeader: text("from_header").notNull(),
+    subject: text("subject").notNull(),
+    /** {to, cc, bcc, reply_to} as submitted, normalised. */
+    addresses: jsonb("addresses").$type<{ to: string[]; cc: string[]; bcc: string[]; reply_to: string[] }>().notNull(),
+    tags: jsonb("tags").$type<Record<string, string>>().notNull().default({}),
+    /** The composed (later: signed) RFC 5322 bytes exactly as they go on the wire, CRLF line ends. */
+    raw: bytea("raw").notNull(),
+    size: integer("size").notNull(),
+    /** Needs SMTPUTF8 to travel (UTF-8 addresses or headers). */
+    smtputf8: boolean("smtputf8").notNull().default(false),
+    /** Summary of the recipients' states (src/messages/status.ts). */
+    status: text("status").notNull(),
+    scheduledAt: tstz("scheduled_at"),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [
+    index("messages_account_id_idx").on(t.accountId, t.id),
+    index("messages_account_status_idx").on(t.accountId, t.status, t.id),
+    index("messages_tags_idx").using("gin", t.tags),
+  ],
+);
+
+export const recipients = pgTable(
+  "recipients",
+  {
+    id: text("id").primaryKey(),
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    accountId: text("account_id").notNull(),
+    /** The address as RCPT TO will carry it (Unicode domain, local part as given). */
+    email: text("email").notNull(),
+    /** Lower-cased email, for filters and the suppression list. */
+    emailKey: text("email_key").notNull(),
+    /** ASCII (punycode) routing domain: the unit of MX look-up and per-destination concurrency. */
+    domain: text("domain").notNull(),
+    kind: text("kind").notNull(), // to | cc | bcc
+    status: text("status").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    /** When the queue may next try this recipient; null once it reached a final state. */
+    nextAttemptAt: tstz("next_attempt_at"),
+    /** Lease: the worker holding this recipient and until when (src/delivery/). */
+    lockedBy: text("locked_by"),
+    lockedUntil: tstz("locked_until"),
+    lastCode: integer("last_code"),
+    lastEnhanced: text("last_enhanced"),
+    lastText: text("last_text"),
+    mx: text("mx"),
+    ip: text("ip"),
+    tls: jsonb("tls").$type<{ version: string; cipher: string } | null>(),
+    deliveredAt: tstz("delivered_at"),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+    updatedAt: tstz("updated_at").notNull().defaultNow(),
+  },
+  (t) => [
+    index("recipients_message_idx").on(t.messageId),
+    // The delivery queue: due recipients in time order, and per destination domain.
+    index("recipients_due_idx")
+      .on(t.nextAttemptAt)
+      .where(sql`status in ('queued', 'deferred')`),
+    index("recipients_domain_due_idx")
+      .on(t.domain, t.nextAttemptAt)
+      .where(sql`status in ('queued', 'deferred')`),
+    index("recipients_lease_idx")
+      .on(t.lockedUntil)
+      .where(sql`status = 'sending'`),
+    index("recipients_account_email_idx").on(t.accountId, t.emailKey),
+  ],
+);
+
+export const attempts = pgTable(
+  "attempts",
+  {
+    id: text("id").primaryKey(),
+    recipientId: text("recipient_id")
+      .notNull()
+      .references(() => recipients.id, { onDelete: "cascade" }),
+    messageId: text("message_id").notNull(),
+    accountId: text("account_id").notNull(),
+    startedAt: tstz("started_at").notNull(),
+    durationMs: integer("duration_ms").notNull(),
+    mx: text("mx"),
+    ip: text("ip"),
+    tlsVersion: text("tls_version"),
+    tlsCipher: text("tls_cipher"),
+    code: integer("code"),
+    enhanced: text("enhanced"),
+    text: text("text"),
+    /** delivered | defer | bounce | fail */
+    outcome: text("outcome").notNull(),
+  },
+  (t) => [index("attempts_recipient_idx").on(t.recipientId, t.startedAt), index("attempts_message_idx").on(t.messageId)],
+);
+
+export const events = pgTable(
+  "events",
+  {
+    /** Monotonic sequence: the outbox order for the webhook dispatcher. */
+    seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    id: text("id").notNull(),
+    accountId: text("account_id").notNull(),
+    messageId: text("message_id").notNull(),
+    recipientId: text("recipient_id"),
+    /** email.delivered, email.deferred, … (SPEC.md "Webhooks"). */
+    type: text("type").notNull(),
+    data: jsonb("data").$type<Record<string, unknown>>().notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("events_id_idx").on(t.id),
+    index("events_message_idx").on(t.messageId, t.seq),
+    index("events_account_idx").on(t.accountId, t.seq),
+  ],
+);
+
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    /** SHA-256 of method, path and body: same key with another body → 409. */
+    requestHash: text("request_hash").notNull(),
+    statusCode: integer("status_code").notNull(),
+    response: jsonb("response").notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.key] })],
+);

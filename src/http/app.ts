@@ -1,0 +1,84 @@
+/** Builds the Hono app from its parts: middleware, one module per resource, errors, the OpenAPI document. */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { HTTPException } from "hono/http-exception";
+import { stringify } from "yaml";
+import { AppError, type ErrorCode, type FieldError } from "../lib/errors.js";
+import { LIMITS } from "../messages/schemas.js";
+import type { AppDeps, AppEnv } from "./context.js";
+import { limitBody, requestLog } from "./middleware.js";
+import { problem } from "./problem.js";
+import { accountRoutes } from "./routes/accounts.js";
+import { healthRoutes } from "./routes/health.js";
+import { keyRoutes } from "./routes/keys.js";
+import { messageRoutes } from "./routes/messages.js";
+
+const HTTP_CODES: Record<number, ErrorCode> = {
+  400: "malformed_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+};
+
+export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    // Validation failures: 422 for bodies, 400 for query, path and headers; every field listed.
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const errors: FieldError[] = result.error.issues.map((i) => ({
+        path: i.path.map(String).join("/") || "(root)",
+        message: i.message,
+      }));
+      return result.target === "json"
+        ? problem(c, "validation_failed", "the request body has invalid fields", errors)
+        : problem(c, "malformed_request", `invalid ${result.target === "param" ? "path" : result.target} parameters`, errors);
+    },
+  });
+
+  app.use("*", requestLog(deps));
+  app.use("*", limitBody(LIMITS.bodyBytes));
+
+  healthRoutes(app, deps);
+  accountRoutes(app, deps);
+  keyRoutes(app, deps);
+  messageRoutes(app, deps);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key: `pl_…`",
+  });
+  let yamlCache: string | undefined;
+  app.get("/openapi.yaml", (c) => {
+    yamlCache ??= openApiYaml(app);
+    return c.body(yamlCache, 200, { "Content-Type": "application/yaml; charset=utf-8" });
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.yaml", title: "Postline API" }));
+
+  app.notFound((c) => problem(c, "not_found", `no route for ${c.req.method} ${c.req.path}`));
+  app.onError((err, c) => {
+    if (err instanceof AppError) return problem(c, err.code, err.message, err.errors);
+    if (err instanceof HTTPException && HTTP_CODES[err.status]) {
+      const detail = err.status === 400 ? "the request body is not valid JSON" : err.message;
+      return problem(c, HTTP_CODES[err.status]!, detail);
+    }
+    deps.logger.error({ err, req_id: c.get("requestId"), path: c.req.path }, "unhandled error");
+    return problem(c, "internal", "an unexpected error occurred; it has been logged");
+  });
+  return app;
+}
+
+/** The OpenAPI 3.1 document of every route, as YAML (committed as openapi.yaml by `npm run openapi`). */
+export function openApiYaml(app: OpenAPIHono<AppEnv>): string {
+  const doc = app.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: {
+      title: "Postline API",
+      version: "0.1.0",
+      description: "Self-hosted email sending. Errors are RFC 9457 problem+json. Authenticate with `Authorization: Bearer <API key>`.",
+    },
+  });
+  return stringify(doc, { lineWidth: 0 });
+}

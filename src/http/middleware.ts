@@ -1,0 +1,65 @@
+/** Request-scoped middleware: request ids and access logs, authentication and scopes, body limits. */
+import { randomUUID } from "node:crypto";
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import { authenticate, scopeAllows, type Scope } from "../keys/keys.js";
+import { AppError } from "../lib/errors.js";
+import type { AppDeps, AppEnv } from "./context.js";
+import { problem } from "./problem.js";
+
+/** Adds a request id (a sane incoming `X-Request-Id` is kept) and logs one line per request: never headers or bodies. */
+export function requestLog(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    c.set("requestId", requestId);
+    c.header("X-Request-Id", requestId);
+    const start = performance.now();
+    await next();
+    deps.logger.info(
+      {
+        req_id: requestId,
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - start) * 10) / 10,
+        account: c.get("principal")?.accountId ?? undefined,
+      },
+      "request",
+    );
+  };
+}
+
+/**
+ * Bearer-key authentication for a route that needs `scope` (SPEC.md: missing/unknown/revoked →
+ * 401, wrong scope → 403). Account routes also need a key that belongs to an account.
+ */
+export function requireScope(deps: AppDeps, scope: Scope) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) throw new AppError("unauthorized", "an API key is required: Authorization: Bearer <key>");
+    const principal = await authenticate(deps.store.db, m[1]!);
+    if (!principal) throw new AppError("unauthorized", "the API key is unknown or revoked");
+    if (!scopeAllows(principal.scopes, scope) || (scope !== "admin" && principal.accountId === null))
+      throw new AppError("forbidden", `this route needs a key with the ${scope} scope`);
+    c.set("principal", principal);
+    await next();
+  });
+}
+
+/** The account of the authenticated caller (set by requireScope on every account route). */
+export function accountOf(c: { get(key: "principal"): AppEnv["Variables"]["principal"] }): string {
+  const id = c.get("principal").accountId;
+  if (!id) throw new AppError("forbidden", "this route needs an account key");
+  return id;
+}
+
+/** Request bodies larger than `maxBytes` get 413 before they are parsed (RFC 9110 §15.5.14). */
+export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: (c) => problem(c, "payload_too_large", `the request body exceeds ${maxBytes} bytes`),
+  });
+}

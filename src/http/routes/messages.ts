@@ -1,0 +1,89 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { AppError } from "../../lib/errors.js";
+import { getMessage, listMessages } from "../../messages/queries.js";
+import {
+  listMessagesQuery,
+  messageList,
+  messageView,
+  sendMessageResponse,
+  sendMessageSchema,
+} from "../../messages/schemas.js";
+import { requestHash, sendMessage } from "../../messages/send.js";
+import type { AppDeps, AppEnv } from "../context.js";
+import { accountOf, requireScope } from "../middleware.js";
+import { pick, security } from "./shared.js";
+
+const idParam = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "msg_01jd2x0c6v8k9m3n4p5q6r7s8t" }) });
+
+const send = createRoute({
+  method: "post",
+  path: "/messages",
+  tags: ["messages"],
+  summary: "Send a message",
+  description:
+    "Validates, composes and stores the message with one recipient row per envelope recipient (to+cc+bcc, duplicates collapsed), then queues it for delivery. With `Idempotency-Key`, the same key and body within 24 h returns the first response again (`Idempotent-Replayed: true`); the same key with another body is 409.",
+  security,
+  request: {
+    headers: z.object({
+      "idempotency-key": z
+        .string()
+        .regex(/^[\x21-\x7e]{1,255}$/, "1–255 printable ASCII characters")
+        .optional()
+        .openapi({ param: { name: "Idempotency-Key", in: "header" } }),
+    }),
+    body: { required: true, content: { "application/json": { schema: sendMessageSchema } } },
+  },
+  responses: {
+    202: { description: "Accepted and queued", content: { "application/json": { schema: sendMessageResponse } } },
+    ...pick(400, 401, 403, 409, 413, 415, 422),
+  },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/messages/{id}",
+  tags: ["messages"],
+  summary: "A message and every recipient's status",
+  security,
+  request: { params: idParam },
+  responses: {
+    200: { description: "The message", content: { "application/json": { schema: messageView } } },
+    ...pick(401, 403, 404),
+  },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/messages",
+  tags: ["messages"],
+  summary: "List messages, newest first",
+  security,
+  request: { query: listMessagesQuery },
+  responses: {
+    200: { description: "A page", content: { "application/json": { schema: messageList } } },
+    ...pick(400, 401, 403),
+  },
+});
+
+export function messageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
+  const db = deps.store.db;
+  app.openapi({ ...send, middleware: [requireScope(deps, "send")] as const }, async (c) => {
+    const key = c.req.valid("header")["idempotency-key"];
+    const idempotency = key ? { key, requestHash: requestHash("POST", "/messages", await c.req.text()) } : undefined;
+    const { result, replayed } = await sendMessage(db, c.req.valid("json"), {
+      accountId: accountOf(c),
+      maxMessageBytes: deps.config.MAX_MESSAGE_BYTES,
+      idempotency,
+    });
+    if (replayed) c.header("Idempotent-Replayed", "true");
+    return c.json(result, 202);
+  });
+  app.openapi({ ...get, middleware: [requireScope(deps, "full")] as const }, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!/^msg_[0-9a-z]{26}$/.test(id)) throw new AppError("not_found", "message not found");
+    return c.json(await getMessage(db, accountOf(c), id), 200);
+  });
+  app.openapi({ ...list, middleware: [requireScope(deps, "full")] as const }, async (c) =>
+    c.json(await listMessages(db, accountOf(c), c.req.valid("query")), 200),
+  );
+}

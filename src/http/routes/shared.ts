@@ -1,0 +1,40 @@
+/** Pieces every route declares: the problem+json schema and the error responses. */
+import { z } from "@hono/zod-openapi";
+
+export const problemSchema = z
+  .object({
+    type: z.string().openapi({ example: "urn:postline:problem:validation-failed" }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    request_id: z.string().optional(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi("Problem");
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: problemSchema } },
+});
+
+export const errors = {
+  400: problemResponse("Malformed request (e.g. invalid JSON)"),
+  401: problemResponse("Missing, unknown or revoked API key"),
+  403: problemResponse("The key lacks the scope this route needs"),
+  404: problemResponse("Not found (also for another account's resources)"),
+  409: problemResponse("Conflict"),
+  413: problemResponse("Request body or composed message too large"),
+  415: problemResponse("Content-Type is not application/json"),
+  422: problemResponse("Validation failed; `errors` lists each field"),
+} as const;
+
+export const pick = <K extends keyof typeof errors>(...codes: K[]) =>
+  Object.fromEntries(codes.map((k) => [k, errors[k]])) as Pick<typeof errors, K>;
+
+export const pageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ param: { name: "limit", in: "query" } }),
+  cursor: z.string().max(64).optional().openapi({ param: { name: "cursor", in: "query" } }),
+});
+
+export const security = [{ bearer: [] }];

@@ -1,0 +1,46 @@
+/**
+ * Prefixed, time-ordered ids (`msg_01jd…`): 10 Crockford base32 characters of milliseconds
+ * followed by 16 of randomness (80 bits), as in ULID. Sorting ids sorts by creation time,
+ * which gives cursor pagination a stable key without a second column.
+ */
+import { randomBytes } from "node:crypto";
+
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+
+export const ID_PREFIXES = {
+  account: "acct",
+  apiKey: "key",
+  message: "msg",
+  recipient: "rcpt",
+  attempt: "att",
+  event: "evt",
+  domain: "dom",
+  webhook: "wh",
+} as const;
+export type IdKind = keyof typeof ID_PREFIXES;
+
+function encodeTime(ms: number): string {
+  let out = "";
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[ms % 32] + out;
+    ms = Math.floor(ms / 32);
+  }
+  return out;
+}
+
+function encodeRandom(): string {
+  const bytes = randomBytes(16);
+  let out = "";
+  for (let i = 0; i < 16; i++) out += ALPHABET[bytes[i]! & 31];
+  return out;
+}
+
+/** A new id of the given kind, e.g. `newId("message")` → `msg_01jd2…`. */
+export function newId(kind: IdKind, now: number = Date.now()): string {
+  return `${ID_PREFIXES[kind]}_${encodeTime(now)}${encodeRandom()}`;
+}
+
+/** True when `id` has the shape of an id of `kind` (a cheap check before a database look-up). */
+export function isId(kind: IdKind, id: string): boolean {
+  return new RegExp(`^${ID_PREFIXES[kind]}_[0-9a-hjkmnp-tv-z]{26}$`).test(id);
+}

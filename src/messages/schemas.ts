@@ -1,0 +1,183 @@
+/**
+ * The zod schemas of the messages API: they validate requests, type the service, and
+ * produce openapi.yaml (CONVENTIONS.md #2). Limits are SPEC.md's "POST /messages".
+ */
+import { z } from "@hono/zod-openapi";
+import { parseMailbox } from "../mime/address.js";
+
+export const LIMITS = {
+  recipients: 100,
+  headers: 50,
+  tags: 20,
+  tagLength: 256,
+  subjectOctets: 998,
+  attachments: 100,
+  bodyBytes: 25 * 1024 * 1024,
+  scheduleAheadMs: 30 * 86_400_000,
+} as const;
+
+/** Headers Postline writes itself; callers may not set them (issue #3's list plus Subject/Reply-To/Sender, which have fields). */
+export const OWNED_HEADERS = new Set([
+  "from", "to", "cc", "bcc", "date", "message-id", "mime-version", "dkim-signature", "return-path",
+  "received", "subject", "reply-to", "sender", "list-unsubscribe", "list-unsubscribe-post",
+]);
+
+const NO_CONTROL = /^[^\x00-\x08\x0a-\x1f\x7f]*$/; // tab allowed; CR, LF, NUL and other controls refused
+const noControl = (what: string) => z.string().regex(NO_CONTROL, `${what} must not contain CR, LF, NUL or other control characters`);
+
+const mailbox = z
+  .string()
+  .max(998)
+  .superRefine((v, ctx) => {
+    const r = parseMailbox(v);
+    if (!r.ok) ctx.addIssue({ code: "custom", message: r.error });
+  })
+  .openapi({ description: "An RFC 5322 mailbox: `bob@example.org` or `Bob <bob@example.org>`", example: "Bob <bob@example.org>" });
+
+const mailboxes = z
+  .union([mailbox, z.array(mailbox).max(LIMITS.recipients)], {
+    error: (iss) =>
+      Array.isArray(iss.input) && iss.input.length > LIMITS.recipients
+        ? `at most ${LIMITS.recipients} recipients per message`
+        : "must be an address or a list of addresses",
+  })
+  .optional()
+  .openapi({ description: "One address or a list" });
+
+const base64 = z
+  .string()
+  .regex(/^[A-Za-z0-9+/\r\n]*={0,2}[\r\n]*$/, "must be base64")
+  .openapi({ description: "File content, base64", format: "byte" });
+
+export const attachmentSchema = z.strictObject({
+  filename: noControl("filename").min(1).max(255),
+  content: base64,
+  content_type: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i, "must be a MIME type like application/pdf")
+    .max(255)
+    .optional(),
+  content_id: z
+    .string()
+    .regex(/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.@]+$/, "must be a Content-ID without angle brackets or spaces")
+    .max(255)
+    .optional()
+    .openapi({ description: "Makes the attachment inline; reference it as `cid:<content_id>` in html" }),
+});
+
+export const headerName = /^[!-9;-~]+$/; // RFC 5322 §2.2 ftext: printable ASCII except ":"
+
+export const sendMessageSchema = z
+  .strictObject({
+    from: mailbox,
+    to: mailboxes,
+    cc: mailboxes,
+    bcc: mailboxes,
+    reply_to: mailboxes,
+    subject: noControl("subject").refine((s) => Buffer.byteLength(s, "utf8") <= LIMITS.subjectOctets, {
+      message: `subject must be at most ${LIMITS.subjectOctets} octets`,
+    }),
+    text: z.string().optional(),
+    html: z.string().optional(),
+    attachments: z.array(attachmentSchema).max(LIMITS.attachments).optional(),
+    headers: z
+      .record(z.string(), noControl("header value").max(998))
+      .optional()
+      .superRefine((h, ctx) => {
+        if (!h) return;
+        const names = Object.keys(h);
+        if (names.length > LIMITS.headers) ctx.addIssue({ code: "custom", message: `at most ${LIMITS.headers} custom headers` });
+        for (const name of names) {
+          if (!headerName.test(name) || name.length > 76)
+            ctx.addIssue({ code: "custom", path: [name], message: "header name must be printable ASCII without ':' or spaces, ≤ 76 characters" });
+          else if (OWNED_HEADERS.has(name.toLowerCase()) || name.toLowerCase().startsWith("content-"))
+            ctx.addIssue({ code: "custom", path: [name], message: `${name} is set by Postline and cannot be overridden` });
+        }
+      })
+      .openapi({ example: { "X-Campaign": "42" } }),
+    tags: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "tag names are 1–256 of A–Z a–z 0–9 _ . -"),
+        noControl("tag value").max(LIMITS.tagLength),
+      )
+      .optional()
+      .refine((t) => !t || Object.keys(t).length <= LIMITS.tags, `at most ${LIMITS.tags} tags`)
+      .openapi({ example: { campaign: "welcome" } }),
+    scheduled_at: z.iso.datetime({ offset: true, message: "must be an RFC 3339 date-time" }).optional(),
+  })
+  .superRefine((m, ctx) => {
+    const count = [m.to, m.cc, m.bcc].reduce((n, v) => n + (v === undefined ? 0 : Array.isArray(v) ? v.length : 1), 0);
+    if (count === 0) ctx.addIssue({ code: "custom", path: ["to"], message: "at least one recipient (to, cc or bcc) is required" });
+    if (count > LIMITS.recipients) ctx.addIssue({ code: "custom", path: ["to"], message: `at most ${LIMITS.recipients} recipients (to+cc+bcc) per message` });
+    if (m.text === undefined && m.html === undefined) ctx.addIssue({ code: "custom", path: ["text"], message: "text or html is required" });
+  })
+  .openapi("SendMessage");
+
+export type SendMessageInput = z.infer<typeof sendMessageSchema>;
+
+export const RECIPIENT_STATUSES = ["queued", "sending", "delivered", "deferred", "bounced", "failed", "suppressed", "cancelled", "complained"] as const;
+export const MESSAGE_STATUSES = [...RECIPIENT_STATUSES, "partially_delivered"] as const;
+
+export const recipientBrief = z.object({ id: z.string(), email: z.string(), status: z.enum(RECIPIENT_STATUSES) }).openapi("RecipientBrief");
+
+export const sendMessageResponse = z
+  .object({
+    id: z.string().openapi({ example: "msg_01jd2x0c6v8k9m3n4p5q6r7s8t" }),
+    message_id: z.string().openapi({ example: "<Xa1b2c3@example.com>" }),
+    status: z.enum(MESSAGE_STATUSES),
+    recipients: z.array(recipientBrief),
+  })
+  .openapi("SendMessageResponse");
+
+const smtpReply = z.object({ code: z.number().int().nullable(), enhanced: z.string().nullable(), text: z.string().nullable() });
+
+export const recipientDetail = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    kind: z.enum(["to", "cc", "bcc"]),
+    status: z.enum(RECIPIENT_STATUSES),
+    attempts: z.number().int(),
+    next_attempt_at: z.string().nullable(),
+    last_response: smtpReply.nullable(),
+    mx: z.string().nullable(),
+    ip: z.string().nullable(),
+    tls: z.object({ version: z.string(), cipher: z.string() }).nullable(),
+    delivered_at: z.string().nullable(),
+  })
+  .openapi("Recipient");
+
+export const messageView = z
+  .object({
+    id: z.string(),
+    message_id: z.string(),
+    status: z.enum(MESSAGE_STATUSES),
+    from: z.string(),
+    to: z.array(z.string()),
+    cc: z.array(z.string()),
+    bcc: z.array(z.string()),
+    reply_to: z.array(z.string()),
+    subject: z.string(),
+    tags: z.record(z.string(), z.string()),
+    size: z.number().int(),
+    scheduled_at: z.string().nullable(),
+    created_at: z.string(),
+    recipients: z.array(recipientDetail),
+  })
+  .openapi("Message");
+
+export const listMessagesQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ param: { name: "limit", in: "query" } }),
+  cursor: z.string().regex(/^msg_[0-9a-z]{26}$/, "not a cursor from this API").optional().openapi({ param: { name: "cursor", in: "query" } }),
+  status: z.enum(MESSAGE_STATUSES).optional().openapi({ param: { name: "status", in: "query" } }),
+  recipient: z.string().max(320).optional().openapi({ param: { name: "recipient", in: "query" }, description: "Exact address (case-insensitive)" }),
+  tag: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,256}(:.{0,256})?$/, "tag filter is name or name:value")
+    .optional()
+    .openapi({ param: { name: "tag", in: "query" }, description: "`name` (has the tag) or `name:value`" }),
+});
+
+export const messageList = z
+  .object({ data: z.array(messageView), next_cursor: z.string().nullable() })
+  .openapi("MessageList");

@@ -1,0 +1,195 @@
+/**
+ * POST /messages: parse the validated request, compose the bytes, and store the message, its
+ * recipients and the idempotency record in one transaction.
+ */
+import { createHash } from "node:crypto";
+import { and, eq, gt, sql } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { idempotencyKeys, messages, recipients } from "../db/schema.js";
+import { AppError, type FieldError } from "../lib/errors.js";
+import { newId } from "../lib/ids.js";
+import { parseMailbox, type Mailbox } from "../mime/address.js";
+import { composeMessage, needsSmtpUtf8, newMessageId } from "../mime/compose.js";
+import { encodeUnstructured } from "../mime/headers.js";
+import { LIMITS, type SendMessageInput } from "./schemas.js";
+
+export interface SendResult {
+  id: string;
+  message_id: string;
+  status: "queued";
+  recipients: { id: string; email: string; status: "queued" }[];
+}
+
+export interface SendOptions {
+  accountId: string;
+  maxMessageBytes: number;
+  idempotency?: { key: string; requestHash: string };
+  now?: Date;
+}
+
+export interface SendOutcome {
+  result: SendResult;
+  /** True when this is the stored answer to an earlier request with the same Idempotency-Key. */
+  replayed: boolean;
+}
+
+const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
+
+/** SHA-256 over what makes two requests "the same" for Idempotency-Key purposes. */
+export function requestHash(method: string, path: string, body: string): string {
+  return createHash("sha256").update(`${method} ${path}\n${body}`).digest("hex");
+}
+
+const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+function parseAll(values: string[], field: string, errors: FieldError[]): Mailbox[] {
+  return values.flatMap((v, i) => {
+    const r = parseMailbox(v);
+    if (r.ok) return [r.mailbox];
+    errors.push({ path: `${field}/${i}`, message: r.error });
+    return [];
+  });
+}
+
+/** Accepts one message for delivery. Throws AppError for requests that cannot be stored. */
+export async function sendMessage(db: Db, input: SendMessageInput, opts: SendOptions): Promise<SendOutcome> {
+  const now = opts.now ?? new Date();
+  if (opts.idempotency) {
+    const earlier = await findIdempotent(db, opts.accountId, opts.idempotency, now);
+    if (earlier) return { result: earlier, replayed: true };
+  }
+
+  const errors: FieldError[] = [];
+  const fromParsed = parseMailbox(input.from);
+  if (!fromParsed.ok) errors.push({ path: "from", message: fromParsed.error });
+  const to = parseAll(list(input.to), "to", errors);
+  const cc = parseAll(list(input.cc), "cc", errors);
+  const bcc = parseAll(list(input.bcc), "bcc", errors);
+  const replyTo = parseAll(list(input.reply_to), "reply_to", errors);
+  if (encodeUnstructured(input.subject).length > LIMITS.subjectOctets)
+    errors.push({ path: "subject", message: `subject must be at most ${LIMITS.subjectOctets} octets once encoded` });
+  let scheduledAt: Date | null = null;
+  if (input.scheduled_at) {
+    scheduledAt = new Date(input.scheduled_at);
+    if (scheduledAt.getTime() - now.getTime() > LIMITS.scheduleAheadMs)
+      errors.push({ path: "scheduled_at", message: "must be at most 30 days ahead" });
+  }
+  const attachments = (input.attachments ?? []).map((a) => ({
+    filename: a.filename,
+    content: Buffer.from(a.content, "base64"),
+    contentType: a.content_type ?? "application/octet-stream",
+    contentId: a.content_id,
+  }));
+  if (errors.length || !fromParsed.ok) throw new AppError("validation_failed", "the message has invalid fields", errors);
+  const from = fromParsed.mailbox;
+
+  const messageId = newMessageId(from);
+  const raw = composeMessage({
+    from, to, cc, replyTo,
+    subject: input.subject,
+    text: input.text,
+    html: input.html,
+    attachments,
+    headers: Object.entries(input.headers ?? {}),
+    date: now,
+    messageId,
+  });
+  if (raw.length > opts.maxMessageBytes)
+    throw new AppError("payload_too_large", `the composed message is ${raw.length} bytes; the limit is ${opts.maxMessageBytes}`);
+
+  // Duplicate recipients collapse (case-insensitively); the first occurrence decides the kind.
+  const seen = new Set<string>();
+  const rcpts = [
+    ...to.map((m) => ({ m, kind: "to" as const })),
+    ...cc.map((m) => ({ m, kind: "cc" as const })),
+    ...bcc.map((m) => ({ m, kind: "bcc" as const })),
+  ].filter(({ m }) => {
+    const key = m.address.toLowerCase();
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+
+  const id = newId("message", now.getTime());
+  const recipientRows = rcpts.map(({ m, kind }) => ({
+    id: newId("recipient", now.getTime()),
+    messageId: id,
+    accountId: opts.accountId,
+    email: m.address,
+    emailKey: m.address.toLowerCase(),
+    domain: m.asciiDomain,
+    kind,
+    status: "queued",
+    nextAttemptAt: scheduledAt && scheduledAt > now ? scheduledAt : now,
+  }));
+  const result: SendResult = {
+    id,
+    message_id: messageId,
+    status: "queued",
+    recipients: recipientRows.map((r) => ({ id: r.id, email: r.email, status: "queued" as const })),
+  };
+  const shown = (ms: Mailbox[]) => ms.map((m) => (m.name ? `${m.name} <${m.address}>` : m.address));
+
+  const stored = await db.transaction(async (tx) => {
+    if (opts.idempotency) {
+      // Claims the key; an expired record (older than 24 h) is taken over, a live one is not.
+      const claimed = await tx
+        .insert(idempotencyKeys)
+        .values({ accountId: opts.accountId, key: opts.idempotency.key, requestHash: opts.idempotency.requestHash, statusCode: 202, response: result })
+        .onConflictDoUpdate({
+          target: [idempotencyKeys.accountId, idempotencyKeys.key],
+          set: { requestHash: opts.idempotency.requestHash, response: result, createdAt: now },
+          setWhere: sql`${idempotencyKeys.createdAt} < ${new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)}`,
+        })
+        .returning({ key: idempotencyKeys.key });
+      if (claimed.length === 0) return false; // a concurrent request with the same key won
+    }
+    await tx.insert(messages).values({
+      id,
+      accountId: opts.accountId,
+      messageId,
+      mailFrom: from.address,
+      fromHeader: shown([from])[0]!,
+      subject: input.subject,
+      addresses: { to: shown(to), cc: shown(cc), bcc: shown(bcc), reply_to: shown(replyTo) },
+      tags: input.tags ?? {},
+      raw,
+      size: raw.length,
+      smtputf8: needsSmtpUtf8({ from, to, cc, replyTo }) || bcc.some((m) => m.utf8Local),
+      status: "queued",
+      scheduledAt,
+      createdAt: now,
+    });
+    await tx.insert(recipients).values(recipientRows);
+    return true;
+  });
+  if (!stored && opts.idempotency) {
+    const earlier = await findIdempotent(db, opts.accountId, opts.idempotency, now);
+    if (earlier) return { result: earlier, replayed: true };
+    throw new AppError("conflict", "a request with this Idempotency-Key is in progress; retry");
+  }
+  return { result, replayed: false };
+}
+
+/** The stored response for the key, or null; 409 when the key was used with another body. */
+async function findIdempotent(
+  db: Db,
+  accountId: string,
+  idem: { key: string; requestHash: string },
+  now: Date,
+): Promise<SendResult | null> {
+  const [row] = await db
+    .select()
+    .from(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.accountId, accountId),
+        eq(idempotencyKeys.key, idem.key),
+        gt(idempotencyKeys.createdAt, new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)),
+      ),
+    );
+  if (!row) return null;
+  if (row.requestHash !== idem.requestHash)
+    throw new AppError("idempotency_conflict", "this Idempotency-Key was used with a different request body in the last 24 hours");
+  return row.response as SendResult;
+}

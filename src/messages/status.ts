@@ -1,0 +1,34 @@
+/**
+ * Recipient states (SPEC.md "Recipient states"), declared once:
+ * - queued: accepted, waiting for its first try (or for scheduled_at)
+ * - sending: claimed by a worker, lease in locked_until
+ * - deferred: a temporary failure; tried again at next_attempt_at
+ * - delivered: the receiver answered 2xx after DATA
+ * - bounced: 5xx from the receiver, or an asynchronous DSN later
+ * - failed: no retry makes sense (null MX, NXDOMAIN, refused destination, lifetime exceeded)
+ * - suppressed: on the suppression list at submit time; never sent
+ * - cancelled: scheduled, then cancelled
+ * - complained: a feedback report (ARF) arrived after delivery
+ */
+import type { RECIPIENT_STATUSES, MESSAGE_STATUSES } from "./schemas.js";
+
+export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+const ACTIVE: readonly RecipientStatus[] = ["sending", "deferred", "queued"];
+
+/**
+ * A message's status from its recipients': the single state when they agree; while any is
+ * still in flight, the most advanced in-flight state (sending > deferred > queued); once all
+ * are final and disagree, `partially_delivered` when some were delivered, else the first
+ * failure kind (bounced > failed > suppressed > cancelled).
+ */
+export function summarise(states: readonly RecipientStatus[]): MessageStatus {
+  if (states.length === 0) return "queued";
+  const set = new Set(states);
+  if (set.size === 1) return states[0]!;
+  for (const s of ACTIVE) if (set.has(s)) return s;
+  if (set.has("delivered") || set.has("complained")) return "partially_delivered";
+  for (const s of ["bounced", "failed", "suppressed", "cancelled"] as const) if (set.has(s)) return s;
+  return "partially_delivered";
+}

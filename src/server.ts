@@ -1,0 +1,57 @@
+/**
+ * Starts Postline in this process: open and migrate the store, make sure an admin key exists,
+ * and run the roles. main.ts wraps it with config loading and signals; tests and benchmarks
+ * call it directly.
+ */
+import type { AddressInfo } from "node:net";
+import { serve, type ServerType } from "@hono/node-server";
+import { ensureAdminKey } from "./accounts/accounts.js";
+import type { Config } from "./config.js";
+import { openStore, type Store } from "./db/client.js";
+import { buildApp } from "./http/app.js";
+import type { Logger } from "./lib/logger.js";
+
+export interface Running {
+  store: Store;
+  /** The HTTP port actually bound (PORT=0 picks a free one). */
+  port: number | null;
+  /** The admin key generated on this start, when one was (printed once by main.ts). */
+  generatedAdminKey: string | null;
+  stop(): Promise<void>;
+}
+
+export async function start(config: Config, logger: Logger, opts: { schema?: string } = {}): Promise<Running> {
+  const store = await openStore({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, schema: opts.schema });
+  await store.migrate();
+  const generatedAdminKey = await ensureAdminKey(store, config.ADMIN_API_KEY);
+  logger.info({ database: store.kind, role: config.ROLE }, "store ready");
+
+  let server: ServerType | null = null;
+  let port: number | null = null;
+  if (config.ROLE === "api" || config.ROLE === "all") {
+    const app = buildApp({ store, config, logger });
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+      s.once("error", reject);
+    });
+    port = (server.address() as AddressInfo).port;
+    logger.info({ host: config.HOST, port }, "http listening");
+  }
+  if (config.ROLE === "worker" || config.ROLE === "all") {
+    // The delivery engine (issue #4) runs here; until it lands, accepted messages stay queued.
+    logger.warn("the delivery engine is not built yet: messages are stored and stay queued");
+  }
+
+  return {
+    store,
+    port,
+    generatedAdminKey,
+    stop: async () => {
+      if (server) {
+        const s = server;
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
+      await store.close();
+    },
+  };
+}
