@@ -20,8 +20,8 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function start(config: Config, logger: Logger, opts: { schema?: string } = {}): Promise<Running> {
-  const store = await openStore({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, schema: opts.schema });
+export async function start(config: Config, logger: Logger): Promise<Running> {
+  const store = await openStore({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
   await store.migrate();
   const generatedAdminKey = await ensureAdminKey(store, config.ADMIN_API_KEY);
   logger.info({ database: store.kind, role: config.ROLE }, "store ready");

@@ -22,8 +22,6 @@ export interface StoreOptions {
   url?: string;
   /** PGlite data directory; absent with no url → in-memory (tests). */
   dataDir?: string;
-  /** PostgreSQL schema to use instead of public (tests and benchmarks isolate themselves this way). */
-  schema?: string;
   /** postgres.js pool size. */
   poolSize?: number;
 }
@@ -42,24 +40,15 @@ export interface Store {
   close(): Promise<void>;
 }
 
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
 /** Opens the store described by `opts`. Nothing is migrated until `migrate()`. */
 export async function openStore(opts: StoreOptions): Promise<Store> {
-  if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema)) throw new Error(`bad schema name ${opts.schema}`);
   return opts.url ? openPostgres(opts.url, opts) : openPglite(opts);
 }
 
 async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
-  const schemaName = opts.schema;
-  const connection = schemaName ? { search_path: schemaName } : undefined;
-  const client = postgres(url, {
-    max: opts.poolSize ?? 10,
-    onnotice: () => {},
-    connection,
-  });
+  const client = postgres(url, { max: opts.poolSize ?? 10, onnotice: () => {} });
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
-  const migrationsSchema = schemaName ?? "drizzle";
+  const migrationsSchema = "drizzle";
   const rows = async <T,>(query: SQL) => (await db.execute(query)) as unknown as T[];
   return {
     db,
@@ -67,10 +56,9 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
     rows,
     migrate: async () => {
       // A dedicated single connection holds the advisory lock for the whole run (CONVENTIONS.md #9).
-      const one = postgres(url, { max: 1, onnotice: () => {}, connection });
+      const one = postgres(url, { max: 1, onnotice: () => {} });
       try {
         await one`select pg_advisory_lock(7362110)`;
-        if (schemaName) await one.unsafe(`create schema if not exists "${schemaName}"`);
         await applyMigrations(drizzlePostgres(one) as unknown as Db, "postgres", migrationsSchema);
         await one`select pg_advisory_unlock(7362110)`;
       } finally {

@@ -3,7 +3,7 @@
  * recipients and the idempotency record in one transaction.
  */
 import { createHash } from "node:crypto";
-import { and, eq, gt, sql } from "drizzle-orm";
+import { and, eq, gt, lt } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { idempotencyKeys, messages, recipients } from "../db/schema.js";
 import { AppError, type FieldError } from "../lib/errors.js";
@@ -139,7 +139,7 @@ export async function sendMessage(db: Db, input: SendMessageInput, opts: SendOpt
         .onConflictDoUpdate({
           target: [idempotencyKeys.accountId, idempotencyKeys.key],
           set: { requestHash: opts.idempotency.requestHash, response: result, createdAt: now },
-          setWhere: sql`${idempotencyKeys.createdAt} < ${new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)}`,
+          setWhere: lt(idempotencyKeys.createdAt, new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)),
         })
         .returning({ key: idempotencyKeys.key });
       if (claimed.length === 0) return false; // a concurrent request with the same key won
