@@ -8,7 +8,7 @@ import { z } from "zod";
 import { parseBytes, parseDuration } from "./lib/duration.js";
 
 const port = (min: number) =>
-  z.coerce.number().int(`must be an integer`).min(min, `must be ≥ ${min}`).max(65535, "must be ≤ 65535");
+  z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(min, `must be ≥ ${min}`).max(65535, "must be ≤ 65535");
 
 const duration = (def: string) =>
   z
@@ -112,7 +112,7 @@ const envSchema = z.object({
   INBOUND_SMTP_HOST: z.string().min(1).default("127.0.0.1"),
   INBOUND_SMTP_PORT: port(0).default(2525),
   REQUIRE_VERIFIED_DOMAIN: bool(true),
-  DOMAIN_CONCURRENCY: z.coerce.number().int("must be an integer").min(1, "must be ≥ 1").max(1000).default(10),
+  DOMAIN_CONCURRENCY: z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(1, "must be ≥ 1").max(1000).default(10),
   MAX_MESSAGE_BYTES: z
     .string()
     .default("20MB")
@@ -144,7 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const name = String(issue.path[0] ?? "environment");
-    const shown = cleaned[name] === undefined || /KEY|URL/.test(name) ? "" : ` (got "${cleaned[name]}")`;
+    const shown = cleaned[name] === undefined || /KEY|URL/.test(name) ? "" : ` (got ${JSON.stringify(cleaned[name])})`;
     throw new ConfigError(`invalid ${name}: ${issue.message}${shown}`);
   }
   const c = result.data;

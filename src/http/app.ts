@@ -80,5 +80,5 @@ export function openApiYaml(app: OpenAPIHono<AppEnv>): string {
       description: "Self-hosted email sending. Errors are RFC 9457 problem+json. Authenticate with `Authorization: Bearer <API key>`.",
     },
   });
-  return stringify(doc, { lineWidth: 0 });
+  return stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
 }

@@ -29,7 +29,7 @@ const send = createRoute({
         .string()
         .regex(/^[\x21-\x7e]{1,255}$/, "1–255 printable ASCII characters")
         .optional()
-        .openapi({ param: { name: "Idempotency-Key", in: "header" } }),
+        .openapi({ description: "Makes a retried request safe: the same key and body within 24 h returns the first response" }),
     }),
     body: { required: true, content: { "application/json": { schema: sendMessageSchema } } },
   },

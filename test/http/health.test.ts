@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestApp, type TestApp } from "../helpers/app.js";
+import { documentOnlyYaml } from "../helpers/openapi.js";
+import fs from "node:fs";
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(() => t.close());
+
+describe("health, docs and unknown routes", () => {
+  it("answers /healthz and /readyz when the database is migrated", async () => {
+    expect((await t.json("GET", "/healthz")).body).toEqual({ status: "ok" });
+    const ready = await t.json("GET", "/readyz");
+    expect(ready.status).toBe(200);
+    expect(ready.body).toEqual({ status: "ready" });
+  });
+
+  it("serves the same OpenAPI document that is committed as openapi.yaml", async () => {
+    const res = await t.request("GET", "/openapi.yaml");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/yaml/);
+    const committed = fs.readFileSync(new URL("../../openapi.yaml", import.meta.url), "utf8");
+    expect(await res.text()).toBe(committed);
+    // Fails when a route changes without `npm run openapi`.
+    expect(documentOnlyYaml()).toBe(committed);
+    for (const path of ["/messages:", "/messages/{id}:", "/accounts:", "/api-keys:", "/api-keys/{id}:"]) expect(committed).toContain(`  ${path}`);
+  });
+
+  it("serves an interactive reference at /docs", async () => {
+    const res = await t.request("GET", "/docs");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("/openapi.yaml");
+  });
+
+  it("answers unknown routes with 404 problem+json and echoes a request id", async () => {
+    const res = await t.request("GET", "/nope", { headers: { "x-request-id": "abc-123" } });
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(res.headers.get("x-request-id")).toBe("abc-123");
+    expect(((await res.json()) as { request_id: string }).request_id).toBe("abc-123");
+  });
+});
