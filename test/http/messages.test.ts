@@ -226,3 +226,57 @@ describe("authentication and tenant isolation", () => {
     expect(filtered.body.data).toEqual([]);
   });
 });
+
+describe("GET /messages", () => {
+  let lister: { id: string; key: string };
+  const sent: string[] = [];
+  beforeAll(async () => {
+    lister = await t.account("lister");
+    for (let i = 0; i < 5; i++) {
+      const res = await t.json("POST", "/messages", {
+        key: lister.key,
+        body: { ...base, to: i % 2 ? "odd@example.org" : "even@example.org", tags: { n: String(i), parity: i % 2 ? "odd" : "even" } },
+      });
+      sent.push(res.body.id);
+    }
+  });
+
+  it("lists newest first and pages with next_cursor until null, without repeats", async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res: { status: number; body: any } = await t.json("GET", `/messages?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { key: lister.key });
+      expect(res.status).toBe(200);
+      expect(res.body.data.length).toBeLessThanOrEqual(2);
+      seen.push(...res.body.data.map((m: any) => m.id));
+      cursor = res.body.next_cursor;
+      pages++;
+    } while (cursor && pages < 10);
+    expect(seen).toEqual([...sent].reverse());
+    expect(pages).toBe(3);
+  });
+
+  it("filters by recipient, tag name:value, tag name and status", async () => {
+    const byRcpt = await t.json("GET", "/messages?recipient=ODD@example.org", { key: lister.key });
+    expect(byRcpt.body.data.map((m: any) => m.id)).toEqual([sent[3], sent[1]]);
+    const byTag = await t.json("GET", "/messages?tag=parity:even", { key: lister.key });
+    expect(byTag.body.data.map((m: any) => m.id)).toEqual([sent[4], sent[2], sent[0]]);
+    const byName = await t.json("GET", "/messages?tag=n", { key: lister.key });
+    expect(byName.body.data).toHaveLength(5);
+    expect((await t.json("GET", "/messages?status=queued", { key: lister.key })).body.data).toHaveLength(5);
+    expect((await t.json("GET", "/messages?status=delivered", { key: lister.key })).body.data).toHaveLength(0);
+  });
+
+  it("answers 400 for a bad cursor, limit or status", async () => {
+    for (const q of ["cursor=abc", "limit=0", "limit=1000", "status=lost", "tag=bad%20name"]) {
+      const res = await t.json("GET", `/messages?${q}`, { key: lister.key });
+      expect(res.status, q).toBe(400);
+      expect(res.body.errors.length, q).toBeGreaterThan(0);
+    }
+  });
+
+  it("answers 404 for an id that is not a message id", async () => {
+    expect((await t.json("GET", "/messages/rcpt_123", { key: lister.key })).status).toBe(404);
+  });
+});

@@ -1,0 +1,72 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runMain } from "./helpers/process.js";
+import { scratchDatabase } from "./helpers/store.js";
+
+// The quick start, as a user runs it: the real entry point, a real socket, the configured database.
+let dataDir: string;
+let scratch: { url: string; drop(): Promise<void> } | undefined;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "postline-main-"));
+  scratch = process.env.DATABASE_URL ? await scratchDatabase(process.env.DATABASE_URL) : undefined;
+  env = { DATA_DIR: dataDir, PORT: "0", LOG_LEVEL: "info", ...(scratch ? { DATABASE_URL: scratch.url } : {}) };
+});
+afterAll(async () => {
+  await scratch?.drop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function call(port: string, method: string, p: string, key: string, body?: unknown) {
+  const res = await fetch(`http://127.0.0.1:${port}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+describe("the service process", () => {
+  it("prints an admin key once on first start, serves the whole flow, and stops cleanly on SIGTERM", async () => {
+    const first = runMain(env);
+    const [, adminKey] = await first.waitFor(/admin API key[^\n]*\n\s+(pl_[A-Za-z0-9_-]+)/);
+    const [, port] = await first.waitFor(/"port":(\d+)[^\n]*"http listening"/);
+    const acct = await call(port!, "POST", "/accounts", adminKey!, { name: "quick start" });
+    expect(acct.status).toBe(201);
+    const sent = await call(port!, "POST", "/messages", acct.body.api_key.key, {
+      from: "Alice <alice@example.com>",
+      to: "bob@example.org",
+      subject: "Hi",
+      text: "Hello",
+    });
+    expect(sent.status).toBe(202);
+    const got = await call(port!, "GET", `/messages/${sent.body.id}`, acct.body.api_key.key);
+    expect(got.body.recipients[0].status).toBe("queued");
+    // Never the key or the body in the logs (the one printed admin key line aside).
+    const logs = first.stdout().split("\n").filter((l) => l.startsWith("{"));
+    expect(logs.some((l) => l.includes('"path":"/messages"'))).toBe(true);
+    expect(logs.join("\n")).not.toContain(acct.body.api_key.key);
+    expect(logs.join("\n")).not.toContain(adminKey!);
+    expect(logs.join("\n")).not.toContain("Hello");
+    first.proc.kill("SIGTERM");
+    expect(await first.exited()).toBe(0);
+
+    // Second start on the same database: no new key printed, the message is still there.
+    const second = runMain(env);
+    const [, port2] = await second.waitFor(/"port":(\d+)[^\n]*"http listening"/);
+    expect(second.stdout()).not.toContain("admin API key");
+    const again = await call(port2!, "GET", `/messages/${sent.body.id}`, acct.body.api_key.key);
+    expect(again.status).toBe(200);
+    second.proc.kill("SIGTERM");
+    expect(await second.exited()).toBe(0);
+  });
+
+  it("refuses a bad configuration value with one line naming the variable", async () => {
+    const bad = runMain({ ...env, PORT: "eighty" });
+    expect(await bad.exited()).toBe(2);
+    expect(bad.stderr().trim()).toMatch(/^postline: invalid PORT: must be an integer \(got "eighty"\)$/);
+  });
+});
