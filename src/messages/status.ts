@@ -32,3 +32,36 @@ export function summarise(states: readonly RecipientStatus[]): MessageStatus {
   for (const s of ["bounced", "failed", "suppressed", "cancelled"] as const) if (set.has(s)) return s;
   return "partially_delivered";
 }
+
+/** Allowed recipient transitions; anything else is a bug and is refused. */
+export const TRANSITIONS: Readonly<Record<RecipientStatus, readonly RecipientStatus[]>> = {
+  queued: ["sending", "cancelled", "suppressed", "failed"],
+  sending: ["delivered", "deferred", "bounced", "failed", "queued"], // queued: lease released unfinished
+  deferred: ["sending", "failed", "cancelled"],
+  delivered: ["complained", "bounced"], // bounced: an asynchronous DSN after a 250
+  bounced: [],
+  failed: [],
+  suppressed: [],
+  cancelled: [],
+  complained: [],
+};
+
+export function canTransition(from: RecipientStatus, to: RecipientStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** The webhook event type a transition into `to` emits, if any (SPEC.md "Webhooks"). */
+export function eventTypeFor(to: RecipientStatus): string | null {
+  switch (to) {
+    case "delivered":
+    case "deferred":
+    case "bounced":
+    case "failed":
+    case "suppressed":
+    case "complained":
+    case "cancelled":
+      return `email.${to}`;
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Outcome classification (SPEC.md "Delivery rules"): what one try means for one recipient.
+ * Pure; the worker turns it into a state transition.
+ *   2xx after DATA            → delivered
+ *   4xx, connection/TLS/timeout → defer (retry on RETRY_SCHEDULE)
+ *   5xx                        → bounce (the receiver refused)
+ *   null MX, NXDOMAIN, guard   → fail (no retry makes sense)
+ */
+export type Outcome = "delivered" | "defer" | "bounce" | "fail";
+
+export interface Reason {
+  code: number | null;
+  enhanced: string | null;
+  text: string;
+}
+
+export interface Classified {
+  outcome: Outcome;
+  reason: Reason;
+}
+
+/** A reply code to an outcome (RFC 5321 §4.2.1: act on the first digit, never the text). */
+export function classifyReply(code: number, enhanced: string | null, text: string): Classified {
+  const reason = { code, enhanced, text };
+  if (code >= 200 && code < 300) return { outcome: "delivered", reason };
+  if (code >= 400 && code < 500) return { outcome: "defer", reason };
+  return { outcome: "bounce", reason };
+}
+
+export const defer = (text: string, enhanced: string | null = "4.4.1"): Classified => ({
+  outcome: "defer",
+  reason: { code: null, enhanced, text },
+});
+
+export const fail = (text: string, enhanced: string): Classified => ({
+  outcome: "fail",
+  reason: { code: null, enhanced, text },
+});
+
+export const bounce = (code: number, enhanced: string, text: string): Classified => ({
+  outcome: "bounce",
+  reason: { code, enhanced, text },
+});
+
+/** Hard bounces are permanent mailbox failures that justify suppression (issue #5). */
+export function bounceKind(enhanced: string | null): "hard" | "soft" {
+  if (!enhanced) return "hard";
+  return /^5\.(1\.\d+|2\.1)$/.test(enhanced) ? "hard" : "soft";
+}

@@ -1,0 +1,55 @@
+/**
+ * Claim due work: pick due recipients in time order with FOR UPDATE SKIP LOCKED, widen the
+ * pick to every due recipient of the same (message, destination domain) so one SMTP
+ * transaction carries them all, and lease them to this worker. One statement.
+ */
+import { sql } from "drizzle-orm";
+import { pgArray } from "../../db/arrays.js";
+import type { Store } from "../../db/client.js";
+
+export type ClaimedRecipient = {
+  id: string;
+  message_id: string;
+  account_id: string;
+  email: string;
+  domain: string;
+  attempts: number;
+  created_at: Date;
+};
+
+export async function claimDue(
+  store: Store,
+  opts: { workerId: string; limit: number; leaseMs: number; skipDomains: string[]; now: Date },
+): Promise<ClaimedRecipient[]> {
+  const now = opts.now.toISOString();
+  const until = new Date(opts.now.getTime() + opts.leaseMs).toISOString();
+  const skip = pgArray(opts.skipDomains);
+  const rows = await store.rows<ClaimedRecipient & { created_at: Date | string }>(sql`
+    with picked as (
+      select message_id, domain from recipients
+      where status in ('queued', 'deferred') and next_attempt_at <= ${now}::timestamptz
+        and not (domain = any(${skip}::text[]))
+      order by next_attempt_at
+      limit ${opts.limit}
+      for update skip locked
+    ), grp as (
+      select distinct message_id, domain from picked
+    ), claim as (
+      select r.id from recipients r join grp g on r.message_id = g.message_id and r.domain = g.domain
+      where r.status in ('queued', 'deferred') and r.next_attempt_at <= ${now}::timestamptz
+      for update of r skip locked
+    )
+    update recipients r
+    set status = 'sending', locked_by = ${opts.workerId}, locked_until = ${until}::timestamptz, updated_at = ${now}::timestamptz
+    from claim where r.id = claim.id
+    returning r.id, r.message_id, r.account_id, r.email, r.domain, r.attempts, r.created_at`);
+  return rows.map((r) => ({ ...r, created_at: new Date(r.created_at) }));
+}
+
+/** When the next recipient falls due (for the worker's sleep), or null when nothing waits. */
+export async function nextDueAt(store: Store): Promise<Date | null> {
+  const [row] = await store.rows<{ at: Date | string | null }>(
+    sql`select min(next_attempt_at) as at from recipients where status in ('queued', 'deferred')`,
+  );
+  return row?.at ? new Date(row.at) : null;
+}

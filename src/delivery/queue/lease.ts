@@ -1,0 +1,36 @@
+/** Leases: extend them while a delivery is in flight, release them on shutdown, reap the ones whose worker died. */
+import { sql } from "drizzle-orm";
+import { pgArray } from "../../db/arrays.js";
+import type { Store } from "../../db/client.js";
+
+/** Extends this worker's leases on the given recipients. */
+export async function extendLeases(store: Store, workerId: string, ids: string[], until: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await store.rows(sql`
+    update recipients set locked_until = ${until.toISOString()}::timestamptz
+    where locked_by = ${workerId} and status = 'sending' and id = any(${pgArray(ids)}::text[])`);
+}
+
+/**
+ * Gives recipients back to the queue unfinished (graceful shutdown, or a lease whose worker
+ * died): due now, no attempt counted, no event (nothing happened to them).
+ */
+export async function releaseLeases(store: Store, workerId: string, ids: string[], now: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await store.rows(sql`
+    update recipients
+    set status = case when attempts = 0 then 'queued' else 'deferred' end,
+        locked_by = null, locked_until = null, next_attempt_at = ${now.toISOString()}::timestamptz
+    where locked_by = ${workerId} and status = 'sending' and id = any(${pgArray(ids)}::text[])`);
+}
+
+/** Returns recipients whose lease expired (their worker died or stalled) to the queue. */
+export async function reapExpiredLeases(store: Store, now: Date): Promise<number> {
+  const rows = await store.rows(sql`
+    update recipients
+    set status = case when attempts = 0 then 'queued' else 'deferred' end,
+        locked_by = null, locked_until = null, next_attempt_at = ${now.toISOString()}::timestamptz
+    where status = 'sending' and locked_until < ${now.toISOString()}::timestamptz
+    returning id`);
+  return rows.length;
+}

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eq, inArray } from "drizzle-orm";
+import { createAccount } from "../../src/accounts/accounts.js";
+import { attempts, events, messages, recipients } from "../../src/db/schema.js";
+import { claimDue } from "../../src/delivery/queue/claim.js";
+import { recordOutcomes, type FinishedTry } from "../../src/delivery/queue/complete.js";
+import { reapExpiredLeases, releaseLeases } from "../../src/delivery/queue/lease.js";
+import { sendMessage } from "../../src/messages/send.js";
+import type { Store } from "../../src/db/client.js";
+import { testStore, usingPostgres } from "../helpers/store.js";
+
+let store: Store;
+let accountId: string;
+const T0 = new Date("2026-11-23T10:00:00Z");
+
+beforeAll(async () => {
+  store = await testStore();
+  accountId = (await createAccount(store.db, "queue")).id;
+});
+afterAll(() => store.close());
+
+async function send(to: string[], now = T0) {
+  return (await sendMessage(store.db, { from: "a@example.com", to, subject: "s", text: "t" }, { accountId, maxMessageBytes: 1e6, now })).result;
+}
+
+const finished = (r: { id: string; message_id: string; email: string }, status: FinishedTry["status"], code: number | null): FinishedTry => ({
+  recipientId: r.id,
+  messageId: r.message_id,
+  accountId,
+  email: r.email,
+  messageIdHeader: "<x@example.com>",
+  tags: {},
+  status,
+  reason: { code, enhanced: code ? `${String(code)[0]}.0.0` : null, text: `reply ${code}` },
+  nextAttemptAt: status === "deferred" ? new Date(T0.getTime() + 60_000) : null,
+  attempted: true,
+  attempt: { startedAt: T0, durationMs: 12, mx: "mx.example.org", ip: "192.0.2.1", tls: null },
+});
+
+describe("the delivery queue", () => {
+  it("claims every due recipient of a message at one domain together, leased to one worker", async () => {
+    const m = await send(["a@one.example", "b@one.example", "c@two.example"]);
+    const claimed = await claimDue(store, { workerId: "w1", limit: 1, leaseMs: 60_000, skipDomains: [], now: T0 });
+    // limit 1 picks one recipient; the group widens to the others of its (message, domain).
+    const domains = new Set(claimed.map((r) => r.domain));
+    expect(domains.size).toBe(1);
+    expect(claimed.length).toBe(domains.has("one.example") ? 2 : 1);
+    const rows = await store.db.select().from(recipients).where(eq(recipients.messageId, m.id));
+    for (const r of rows.filter((r) => claimed.some((c) => c.id === r.id))) {
+      expect(r.status).toBe("sending");
+      expect(r.lockedBy).toBe("w1");
+    }
+    const rest = await claimDue(store, { workerId: "w2", limit: 10, leaseMs: 60_000, skipDomains: [], now: T0 });
+    expect(rest.map((r) => r.id).sort()).toEqual(rows.filter((r) => !claimed.some((c) => c.id === r.id)).map((r) => r.id).sort());
+    await releaseLeases(store, "w1", claimed.map((r) => r.id), T0);
+    await releaseLeases(store, "w2", rest.map((r) => r.id), T0);
+  });
+
+  it("holds scheduled recipients and skips domains at their concurrency limit", async () => {
+    const later = new Date(T0.getTime() + 3_600_000);
+    await sendMessage(store.db, { from: "a@example.com", to: ["s@sched.example"], subject: "s", text: "t", scheduled_at: later.toISOString() }, { accountId, maxMessageBytes: 1e6, now: T0 });
+    const now = await claimDue(store, { workerId: "w3", limit: 100, leaseMs: 60_000, skipDomains: ["one.example"], now: T0 });
+    expect(now.some((r) => r.domain === "sched.example")).toBe(false);
+    expect(now.some((r) => r.domain === "one.example")).toBe(false);
+    await releaseLeases(store, "w3", now.map((r) => r.id), T0);
+    const due = await claimDue(store, { workerId: "w3", limit: 100, leaseMs: 60_000, skipDomains: [], now: later });
+    expect(due.some((r) => r.domain === "sched.example")).toBe(true);
+    await releaseLeases(store, "w3", due.map((r) => r.id), T0);
+  });
+
+  it("records outcomes with attempts, events and the message summary in one go, only for the lease holder", async () => {
+    const m = await send(["ok@three.example", "later@three.example", "no@three.example"], T0);
+    const claimed = (await claimDue(store, { workerId: "w4", limit: 100, leaseMs: 60_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    expect(claimed).toHaveLength(3);
+    const by = (e: string) => claimed.find((r) => r.email === e)!;
+    // Another worker cannot write results for recipients it does not hold.
+    expect(await recordOutcomes(store, "intruder", [finished(by("ok@three.example"), "delivered", 250)], T0)).toEqual([by("ok@three.example").id]);
+    const lost = await recordOutcomes(store, "w4", [
+      finished(by("ok@three.example"), "delivered", 250),
+      finished(by("later@three.example"), "deferred", 451),
+      finished(by("no@three.example"), "bounced", 550),
+    ], T0);
+    expect(lost).toEqual([]);
+    const rows = await store.db.select().from(recipients).where(eq(recipients.messageId, m.id));
+    const st = Object.fromEntries(rows.map((r) => [r.email, r]));
+    expect(st["ok@three.example"]).toMatchObject({ status: "delivered", attempts: 1, lastCode: 250, mx: "mx.example.org", lockedBy: null });
+    expect(st["ok@three.example"]!.deliveredAt).toEqual(T0);
+    expect(st["later@three.example"]).toMatchObject({ status: "deferred", attempts: 1, lastCode: 451 });
+    expect(st["later@three.example"]!.nextAttemptAt).toEqual(new Date(T0.getTime() + 60_000));
+    expect(st["no@three.example"]).toMatchObject({ status: "bounced", lastCode: 550, nextAttemptAt: null });
+    const ev = await store.db.select().from(events).where(eq(events.messageId, m.id));
+    expect(ev.map((e) => e.type).sort()).toEqual(["email.bounced", "email.deferred", "email.delivered"]);
+    expect(ev.find((e) => e.type === "email.bounced")!.data).toMatchObject({ message: m.id, email: "no@three.example", smtp: { code: 550 }, bounce: { source: "smtp" } });
+    const at = await store.db.select().from(attempts).where(inArray(attempts.recipientId, rows.map((r) => r.id)));
+    expect(at).toHaveLength(3);
+    const [msg] = await store.db.select().from(messages).where(eq(messages.id, m.id));
+    expect(msg!.status).toBe("deferred");
+  });
+
+  it("gives recipients of a dead worker back to the queue once their lease expires", async () => {
+    const m = await send(["x@four.example"], T0);
+    const claimed = (await claimDue(store, { workerId: "dead", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    expect(claimed).toHaveLength(1);
+    expect(await reapExpiredLeases(store, new Date(T0.getTime() + 500))).toBe(0);
+    expect(await reapExpiredLeases(store, new Date(T0.getTime() + 2_000))).toBeGreaterThanOrEqual(1);
+    const again = await claimDue(store, { workerId: "alive", limit: 100, leaseMs: 1_000, skipDomains: [], now: new Date(T0.getTime() + 2_000) });
+    expect(again.map((r) => r.id)).toContain(claimed[0]!.id);
+    // The dead worker's late result is refused.
+    expect(await recordOutcomes(store, "dead", [finished(claimed[0]!, "delivered", 250)], T0)).toEqual([claimed[0]!.id]);
+    await releaseLeases(store, "alive", again.map((r) => r.id), T0);
+  });
+
+  it.runIf(usingPostgres())("never hands the same recipient to two workers claiming at once", async () => {
+    for (let i = 0; i < 20; i++) await send([`r${i}@five${i % 4}.example`], T0);
+    const results = await Promise.all(
+      ["a", "b", "c", "d"].map((w) => claimDue(store, { workerId: w, limit: 5, leaseMs: 60_000, skipDomains: [], now: T0 })),
+    );
+    const ids = results.flat().map((r) => r.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBeGreaterThan(0);
+  });
+});
