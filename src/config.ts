@@ -113,6 +113,8 @@ const envSchema = z.object({
   INBOUND_SMTP_PORT: port(0).default(2525),
   REQUIRE_VERIFIED_DOMAIN: bool(true),
   DOMAIN_CONCURRENCY: z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(1, "must be ≥ 1").max(1000).default(10),
+  MAX_CONNECTIONS: z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(1, "must be ≥ 1").max(10_000).default(100),
+  DELIVERY_LEASE: duration("2m"),
   MAX_MESSAGE_BYTES: z
     .string()
     .default("20MB")
@@ -130,8 +132,25 @@ const envSchema = z.object({
 });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof envSchema>, "PUBLIC_URL"> & { PUBLIC_URL: string }
+  Omit<z.infer<typeof envSchema>, "PUBLIC_URL"> & { PUBLIC_URL: string; relay: RelayConfig | undefined }
 >;
+
+/** RELAY_URL taken apart: smtps:// means implicit TLS (port 465 by default), smtp:// STARTTLS (587). */
+export interface RelayConfig {
+  host: string;
+  port: number;
+  implicitTls: boolean;
+  auth?: { user: string; pass: string };
+}
+
+function parseRelay(url: string | undefined): RelayConfig | undefined {
+  if (!url) return undefined;
+  const u = new URL(url);
+  const implicitTls = u.protocol === "smtps:";
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  const auth = u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined;
+  return { host, port: u.port ? Number(u.port) : implicitTls ? 465 : 587, implicitTls, auth };
+}
 
 /** A configuration error: `message` is one line naming the variable and what is wrong. */
 export class ConfigError extends Error {}
@@ -149,5 +168,5 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const c = result.data;
   const publicHost = c.HOST === "0.0.0.0" || c.HOST === "::" ? "localhost" : c.HOST;
-  return Object.freeze({ ...c, PUBLIC_URL: c.PUBLIC_URL ?? `http://${publicHost}:${c.PORT}` });
+  return Object.freeze({ ...c, PUBLIC_URL: c.PUBLIC_URL ?? `http://${publicHost}:${c.PORT}`, relay: parseRelay(c.RELAY_URL) });
 }

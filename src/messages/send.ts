@@ -3,9 +3,10 @@
  * recipients and the idempotency record in one transaction.
  */
 import { createHash } from "node:crypto";
-import { and, eq, gt, lt } from "drizzle-orm";
+import { and, eq, gt, lt, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { idempotencyKeys, messages, recipients } from "../db/schema.js";
+import { QUEUE_CHANNEL } from "../lib/channels.js";
 import { AppError, type FieldError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { parseMailbox, type Mailbox } from "../mime/address.js";
@@ -161,6 +162,8 @@ export async function sendMessage(db: Db, input: SendMessageInput, opts: SendOpt
       createdAt: now,
     });
     await tx.insert(recipients).values(recipientRows);
+    // Wakes idle delivery workers when the transaction commits (src/delivery/worker.ts).
+    if (!scheduledAt || scheduledAt <= now) await tx.execute(sql`select pg_notify(${QUEUE_CHANNEL}, '')`);
     return true;
   });
   if (!stored && opts.idempotency) {

@@ -280,3 +280,26 @@ describe("GET /messages", () => {
     expect((await t.json("GET", "/messages/rcpt_123", { key: lister.key })).status).toBe(404);
   });
 });
+
+describe("cancel and timeline", () => {
+  it("cancels a scheduled message whole, writes email.cancelled per recipient, and refuses twice", async () => {
+    const when = new Date(Date.now() + 3_600_000).toISOString();
+    const sent = await t.json("POST", "/messages", { key: acct.key, body: { ...base, to: ["a@example.org", "b@example.org"], scheduled_at: when } });
+    const res = await t.json("POST", `/messages/${sent.body.id}/cancel`, { key: acct.key });
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe("cancelled");
+    expect(res.body.recipients.map((r: any) => r.status)).toEqual(["cancelled", "cancelled"]);
+    expect((await t.json("POST", `/messages/${sent.body.id}/cancel`, { key: acct.key })).status).toBe(409);
+    const tl = await t.json("GET", `/messages/${sent.body.id}/events`, { key: acct.key });
+    expect(tl.status).toBe(200);
+    expect(tl.body.data.map((e: any) => e.type)).toEqual(["email.accepted", "email.cancelled", "email.cancelled"]);
+  });
+
+  it("refuses to cancel a message that is not scheduled, and hides other accounts' messages", async () => {
+    const sent = await t.json("POST", "/messages", { key: acct.key, body: base });
+    expect((await t.json("POST", `/messages/${sent.body.id}/cancel`, { key: acct.key })).status).toBe(409);
+    const b = await t.account("cancel-b");
+    expect((await t.json("POST", `/messages/${sent.body.id}/cancel`, { key: b.key })).status).toBe(404);
+    expect((await t.json("GET", `/messages/${sent.body.id}/events`, { key: b.key })).status).toBe(404);
+  });
+});

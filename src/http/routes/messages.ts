@@ -1,6 +1,8 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { AppError } from "../../lib/errors.js";
+import { cancelMessage } from "../../messages/cancel.js";
 import { getMessage, listMessages } from "../../messages/queries.js";
+import { messageTimeline } from "../../messages/timeline.js";
 import {
   listMessagesQuery,
   messageList,
@@ -65,6 +67,46 @@ const list = createRoute({
   },
 });
 
+const timelineEntry = z
+  .object({
+    type: z.string().openapi({ example: "email.delivered", description: "`email.accepted`, `attempt`, or an event type" }),
+    created_at: z.string(),
+    recipient: z.string().nullable(),
+    data: z.record(z.string(), z.unknown()),
+  })
+  .openapi("TimelineEntry");
+
+const timeline = createRoute({
+  method: "get",
+  path: "/messages/{id}/events",
+  tags: ["messages"],
+  summary: "The message's timeline: acceptance, every attempt, every event",
+  security,
+  request: { params: idParam },
+  responses: {
+    200: { description: "Oldest first", content: { "application/json": { schema: z.object({ data: z.array(timelineEntry) }) } } },
+    ...pick(401, 403, 404),
+  },
+});
+
+const cancel = createRoute({
+  method: "post",
+  path: "/messages/{id}/cancel",
+  tags: ["messages"],
+  summary: "Cancel a scheduled message (only while every recipient is still waiting)",
+  security,
+  request: { params: idParam },
+  responses: {
+    200: { description: "Cancelled", content: { "application/json": { schema: messageView } } },
+    ...pick(401, 403, 404, 409),
+  },
+});
+
+const checkId = (id: string) => {
+  if (!/^msg_[0-9a-z]{26}$/.test(id)) throw new AppError("not_found", "message not found");
+  return id;
+};
+
 export function messageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   const db = deps.store.db;
   app.openapi({ ...send, middleware: [requireScope(deps, "send")] as const }, async (c) => {
@@ -79,8 +121,14 @@ export function messageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     return c.json(result, 202);
   });
   app.openapi({ ...get, middleware: [requireScope(deps, "full")] as const }, async (c) => {
-    const { id } = c.req.valid("param");
-    if (!/^msg_[0-9a-z]{26}$/.test(id)) throw new AppError("not_found", "message not found");
+    return c.json(await getMessage(db, accountOf(c), checkId(c.req.valid("param").id)), 200);
+  });
+  app.openapi({ ...timeline, middleware: [requireScope(deps, "full")] as const }, async (c) =>
+    c.json({ data: await messageTimeline(db, accountOf(c), checkId(c.req.valid("param").id)) }, 200),
+  );
+  app.openapi({ ...cancel, middleware: [requireScope(deps, "full")] as const }, async (c) => {
+    const id = checkId(c.req.valid("param").id);
+    await cancelMessage(db, accountOf(c), id);
     return c.json(await getMessage(db, accountOf(c), id), 200);
   });
   app.openapi({ ...list, middleware: [requireScope(deps, "full")] as const }, async (c) =>
