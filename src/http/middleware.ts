@@ -56,10 +56,21 @@ export function accountOf(c: { get(key: "principal"): AppEnv["Variables"]["princ
   return id;
 }
 
-/** Request bodies larger than `maxBytes` get 413 before they are parsed (RFC 9110 §15.5.14). */
+/**
+ * Request bodies larger than `maxBytes` get 413 before they are parsed (RFC 9110 §15.5.14).
+ * A declared Content-Length is checked at once (Node's parser never reads past it); only
+ * chunked bodies are counted as they stream, which costs more.
+ */
 export function limitBody(maxBytes: number): MiddlewareHandler<AppEnv> {
-  return bodyLimit({
-    maxSize: maxBytes,
-    onError: (c) => problem(c, "payload_too_large", `the request body exceeds ${maxBytes} bytes`),
-  });
+  const tooLarge = (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => problem(c, "payload_too_large", `the request body exceeds ${maxBytes} bytes`);
+  const streaming = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
+  return async (c, next) => {
+    const declared = c.req.header("content-length");
+    if (declared !== undefined && /^\d+$/.test(declared)) {
+      if (Number(declared) > maxBytes) return tooLarge(c);
+      return next();
+    }
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    return streaming(c, next);
+  };
 }

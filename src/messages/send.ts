@@ -1,17 +1,17 @@
 /**
  * POST /messages: parse the validated request, compose the bytes, and store the message, its
- * recipients and the idempotency record in one transaction.
+ * recipients and the idempotency record atomically (src/messages/insert.ts).
  */
 import { createHash } from "node:crypto";
-import { and, eq, gt, lt, sql } from "drizzle-orm";
-import type { Db } from "../db/client.js";
-import { idempotencyKeys, messages, recipients } from "../db/schema.js";
-import { QUEUE_CHANNEL } from "../lib/channels.js";
+import { and, eq, gt } from "drizzle-orm";
+import type { Db, Store } from "../db/client.js";
+import { idempotencyKeys } from "../db/schema.js";
 import { AppError, type FieldError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { parseMailbox, type Mailbox } from "../mime/address.js";
 import { composeMessage, needsSmtpUtf8, newMessageId } from "../mime/compose.js";
 import { encodeUnstructured } from "../mime/headers.js";
+import { insertMessage, type RecipientRow } from "./insert.js";
 import { LIMITS, type SendMessageInput } from "./schemas.js";
 
 export interface SendResult {
@@ -53,7 +53,8 @@ function parseAll(values: string[], field: string, errors: FieldError[]): Mailbo
 }
 
 /** Accepts one message for delivery. Throws AppError for requests that cannot be stored. */
-export async function sendMessage(db: Db, input: SendMessageInput, opts: SendOptions): Promise<SendOutcome> {
+export async function sendMessage(store: Store, input: SendMessageInput, opts: SendOptions): Promise<SendOutcome> {
+  const db = store.db;
   const now = opts.now ?? new Date();
   if (opts.idempotency) {
     const earlier = await findIdempotent(db, opts.accountId, opts.idempotency, now);
@@ -112,15 +113,12 @@ export async function sendMessage(db: Db, input: SendMessageInput, opts: SendOpt
   });
 
   const id = newId("message", now.getTime());
-  const recipientRows = rcpts.map(({ m, kind }) => ({
+  const recipientRows: RecipientRow[] = rcpts.map(({ m, kind }) => ({
     id: newId("recipient", now.getTime()),
-    messageId: id,
-    accountId: opts.accountId,
     email: m.address,
     emailKey: m.address.toLowerCase(),
     domain: m.asciiDomain,
     kind,
-    status: "queued",
     nextAttemptAt: scheduledAt && scheduledAt > now ? scheduledAt : now,
   }));
   const result: SendResult = {
@@ -131,21 +129,9 @@ export async function sendMessage(db: Db, input: SendMessageInput, opts: SendOpt
   };
   const shown = (ms: Mailbox[]) => ms.map((m) => (m.name ? `${m.name} <${m.address}>` : m.address));
 
-  const stored = await db.transaction(async (tx) => {
-    if (opts.idempotency) {
-      // Claims the key; an expired record (older than 24 h) is taken over, a live one is not.
-      const claimed = await tx
-        .insert(idempotencyKeys)
-        .values({ accountId: opts.accountId, key: opts.idempotency.key, requestHash: opts.idempotency.requestHash, statusCode: 202, response: result })
-        .onConflictDoUpdate({
-          target: [idempotencyKeys.accountId, idempotencyKeys.key],
-          set: { requestHash: opts.idempotency.requestHash, response: result, createdAt: now },
-          setWhere: lt(idempotencyKeys.createdAt, new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)),
-        })
-        .returning({ key: idempotencyKeys.key });
-      if (claimed.length === 0) return false; // a concurrent request with the same key won
-    }
-    await tx.insert(messages).values({
+  const stored = await insertMessage(
+    store,
+    {
       id,
       accountId: opts.accountId,
       messageId,
@@ -155,17 +141,13 @@ export async function sendMessage(db: Db, input: SendMessageInput, opts: SendOpt
       addresses: { to: shown(to), cc: shown(cc), bcc: shown(bcc), reply_to: shown(replyTo) },
       tags: input.tags ?? {},
       raw,
-      size: raw.length,
       smtputf8: needsSmtpUtf8({ from, to, cc, replyTo }) || bcc.some((m) => m.utf8Local),
-      status: "queued",
       scheduledAt,
       createdAt: now,
-    });
-    await tx.insert(recipients).values(recipientRows);
-    // Wakes idle delivery workers when the transaction commits (src/delivery/worker.ts).
-    if (!scheduledAt || scheduledAt <= now) await tx.execute(sql`select pg_notify(${QUEUE_CHANNEL}, '')`);
-    return true;
-  });
+    },
+    recipientRows,
+    opts.idempotency && { ...opts.idempotency, response: result, expiredBefore: new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS) },
+  );
   if (!stored && opts.idempotency) {
     const earlier = await findIdempotent(db, opts.accountId, opts.idempotency, now);
     if (earlier) return { result: earlier, replayed: true };

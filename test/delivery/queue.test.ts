@@ -20,7 +20,7 @@ beforeAll(async () => {
 afterAll(() => store.close());
 
 async function send(to: string[], now = T0) {
-  return (await sendMessage(store.db, { from: "a@example.com", to, subject: "s", text: "t" }, { accountId, maxMessageBytes: 1e6, now })).result;
+  return (await sendMessage(store, { from: "a@example.com", to, subject: "s", text: "t" }, { accountId, maxMessageBytes: 1e6, now })).result;
 }
 
 const finished = (r: { id: string; message_id: string; email: string }, status: FinishedTry["status"], code: number | null): FinishedTry => ({
@@ -58,7 +58,7 @@ describe("the delivery queue", () => {
 
   it("holds scheduled recipients and skips domains at their concurrency limit", async () => {
     const later = new Date(T0.getTime() + 3_600_000);
-    await sendMessage(store.db, { from: "a@example.com", to: ["s@sched.example"], subject: "s", text: "t", scheduled_at: later.toISOString() }, { accountId, maxMessageBytes: 1e6, now: T0 });
+    await sendMessage(store, { from: "a@example.com", to: ["s@sched.example"], subject: "s", text: "t", scheduled_at: later.toISOString() }, { accountId, maxMessageBytes: 1e6, now: T0 });
     const now = await claimDue(store, { workerId: "w3", limit: 100, leaseMs: 60_000, skipDomains: ["one.example"], now: T0 });
     expect(now.some((r) => r.domain === "sched.example")).toBe(false);
     expect(now.some((r) => r.domain === "one.example")).toBe(false);

@@ -112,7 +112,7 @@ export function messageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi({ ...send, middleware: [requireScope(deps, "send")] as const }, async (c) => {
     const key = c.req.valid("header")["idempotency-key"];
     const idempotency = key ? { key, requestHash: requestHash("POST", "/messages", await c.req.text()) } : undefined;
-    const { result, replayed } = await sendMessage(db, c.req.valid("json"), {
+    const { result, replayed } = await sendMessage(deps.store, c.req.valid("json"), {
       accountId: accountOf(c),
       maxMessageBytes: deps.config.MAX_MESSAGE_BYTES,
       idempotency,
