@@ -8,7 +8,10 @@ import { serve, type ServerType } from "@hono/node-server";
 import { ensureAdminKey } from "./accounts/accounts.js";
 import type { Config } from "./config.js";
 import { openStore, type Store } from "./db/client.js";
+import { startWorker, type Worker } from "./delivery/worker.js";
+import { createResolver } from "./dns/resolver.js";
 import { buildApp } from "./http/app.js";
+import type { SmtpTimeouts } from "./smtp/connection.js";
 import type { Logger } from "./lib/logger.js";
 
 export interface Running {
@@ -17,10 +20,16 @@ export interface Running {
   port: number | null;
   /** The admin key generated on this start, when one was (printed once by main.ts). */
   generatedAdminKey: string | null;
+  worker: Worker | null;
   stop(): Promise<void>;
 }
 
-export async function start(config: Config, logger: Logger): Promise<Running> {
+export interface StartOverrides {
+  /** SMTP timeouts (tests use short ones). */
+  timeouts?: Partial<SmtpTimeouts>;
+}
+
+export async function start(config: Config, logger: Logger, overrides: StartOverrides = {}): Promise<Running> {
   const store = await openStore({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
   await store.migrate();
   const generatedAdminKey = await ensureAdminKey(store, config.ADMIN_API_KEY);
@@ -37,16 +46,34 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     port = (server.address() as AddressInfo).port;
     logger.info({ host: config.HOST, port }, "http listening");
   }
+  let worker: Worker | null = null;
   if (config.ROLE === "worker" || config.ROLE === "all") {
-    // The delivery engine (issue #4) runs here; until it lands, accepted messages stay queued.
-    logger.warn("the delivery engine is not built yet: messages are stored and stay queued");
+    worker = await startWorker({
+      store,
+      logger,
+      deliver: {
+        resolver: createResolver({ servers: config.DNS_SERVERS }),
+        allowNetworks: config.DELIVERY_ALLOW_NETWORKS,
+        smtpPort: config.SMTP_PORT,
+        heloName: config.HELO_NAME,
+        relay: config.relay,
+        timeouts: overrides.timeouts,
+      },
+      retry: { schedule: config.RETRY_SCHEDULE, lifetimeMs: config.MAX_QUEUE_LIFETIME },
+      domainConcurrency: config.DOMAIN_CONCURRENCY,
+      maxConnections: config.MAX_CONNECTIONS,
+      leaseMs: config.DELIVERY_LEASE,
+    });
   }
 
   return {
     store,
     port,
     generatedAdminKey,
+    worker,
     stop: async () => {
+      // Stop taking HTTP requests and claiming work; finish or release what is in flight.
+      await worker?.stop();
       if (server) {
         const s = server;
         await new Promise<void>((resolve) => s.close(() => resolve()));

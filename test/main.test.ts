@@ -3,19 +3,36 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMain } from "./helpers/process.js";
+import { startDnsServer, type DnsServer } from "./helpers/dns-server.js";
+import { startMailServer, type MailServer } from "./helpers/mail-server.js";
 import { scratchDatabase } from "./helpers/store.js";
 
 // The quick start, as a user runs it: the real entry point, a real socket, the configured database.
 let dataDir: string;
 let scratch: { url: string; drop(): Promise<void> } | undefined;
 let env: Record<string, string>;
+let dns: DnsServer;
+let mx: MailServer;
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "postline-main-"));
   scratch = process.env.DATABASE_URL ? await scratchDatabase(process.env.DATABASE_URL) : undefined;
-  env = { DATA_DIR: dataDir, PORT: "0", LOG_LEVEL: "info", ...(scratch ? { DATABASE_URL: scratch.url } : {}) };
+  // The process resolves and delivers for real, but only to loopback: our DNS, our SMTP server.
+  dns = await startDnsServer({ "example.org": { MX: [{ preference: 10, exchange: "mx.example.org" }] }, "mx.example.org": { A: ["127.0.0.1"] } });
+  mx = await startMailServer();
+  env = {
+    DATA_DIR: dataDir,
+    PORT: "0",
+    LOG_LEVEL: "info",
+    DNS_SERVERS: dns.address,
+    SMTP_PORT: String(mx.port),
+    DELIVERY_ALLOW_NETWORKS: "127.0.0.0/8",
+    ...(scratch ? { DATABASE_URL: scratch.url } : {}),
+  };
 });
 afterAll(async () => {
+  await mx.close();
+  await dns.close();
   await scratch?.drop();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
@@ -30,7 +47,7 @@ async function call(port: string, method: string, p: string, key: string, body?:
 }
 
 describe("the service process", () => {
-  it("prints an admin key once on first start, serves the whole flow, and stops cleanly on SIGTERM", async () => {
+  it("prints an admin key once on first start, accepts and delivers a message, and stops cleanly on SIGTERM", async () => {
     const first = runMain(env);
     const [, adminKey] = await first.waitFor(/admin API key[^\n]*\n\s+(pl_[A-Za-z0-9_-]+)/);
     const [, port] = await first.waitFor(/"port":(\d+)[^\n]*"http listening"/);
@@ -43,8 +60,14 @@ describe("the service process", () => {
       text: "Hello",
     });
     expect(sent.status).toBe(202);
-    const got = await call(port!, "GET", `/messages/${sent.body.id}`, acct.body.api_key.key);
-    expect(got.body.recipients[0].status).toBe("queued");
+    // The worker role in the same process delivers it to the loopback MX.
+    let got = await call(port!, "GET", `/messages/${sent.body.id}`, acct.body.api_key.key);
+    for (let i = 0; i < 500 && got.body.recipients[0].status !== "delivered"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      got = await call(port!, "GET", `/messages/${sent.body.id}`, acct.body.api_key.key);
+    }
+    expect(got.body.recipients[0]).toMatchObject({ status: "delivered", mx: "mx.example.org", ip: "127.0.0.1", last_response: { code: 250 } });
+    expect(mx.received.map((r) => r.to)).toEqual([["bob@example.org"]]);
     // Never the key or the body in the logs (the one printed admin key line aside).
     const logs = first.stdout().split("\n").filter((l) => l.startsWith("{"));
     expect(logs.some((l) => l.includes('"path":"/messages"'))).toBe(true);

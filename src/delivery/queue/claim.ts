@@ -29,6 +29,9 @@ export async function claimDue(
       select message_id, domain from recipients
       where status in ('queued', 'deferred') and next_attempt_at <= ${now}::timestamptz
         and not (domain = any(${skip}::text[]))
+        -- One worker per (message, domain) group: without this, two workers picking different
+        -- rows of one group at once would split it over two SMTP transactions.
+        and pg_try_advisory_xact_lock(7362112, hashtext(message_id || ' ' || domain))
       order by next_attempt_at
       limit ${opts.limit}
       for update skip locked

@@ -1,0 +1,185 @@
+/**
+ * One delivery job: every claimed recipient of one message at one destination domain, in one
+ * SMTP transaction (SPEC.md "Delivery rules"). Resolves the destination, applies the address
+ * guard, walks the MX hosts in order, and returns one classified result per recipient.
+ * Knows nothing of SQL: the worker records what this returns.
+ */
+import { resolveDestinations } from "../dns/mx.js";
+import { checkDestination } from "../dns/guard.js";
+import type { Resolver } from "../dns/types.js";
+import { openSession, type SmtpSession, type SmtpTimeouts } from "../smtp/connection.js";
+import { bounceKind, classifyReply, defer, fail, type Classified } from "./classify.js";
+import type { SessionPool } from "./pool.js";
+
+export interface JobMessage {
+  id: string;
+  accountId: string;
+  mailFrom: string;
+  raw: Buffer;
+  smtputf8: boolean;
+  messageIdHeader: string;
+  tags: Record<string, string>;
+}
+
+export interface JobRecipient {
+  id: string;
+  email: string;
+}
+
+export interface Relay {
+  host: string;
+  port: number;
+  implicitTls: boolean;
+  auth?: { user: string; pass: string };
+}
+
+export interface DeliverDeps {
+  resolver: Resolver;
+  allowNetworks: readonly string[];
+  smtpPort: number;
+  heloName: string;
+  relay?: Relay;
+  timeouts?: Partial<SmtpTimeouts>;
+  pool: SessionPool<SmtpSession>;
+  /** Most addresses tried per job (Postfix: 5). */
+  maxAddresses?: number;
+  random?: () => number;
+  now?: () => number;
+}
+
+export interface RecipientResult {
+  recipient: JobRecipient;
+  result: Classified & { bounceKind?: "hard" | "soft" };
+  attempted: boolean;
+  mx: string | null;
+  ip: string | null;
+  tls: { version: string; cipher: string } | null;
+  startedAt: Date;
+  durationMs: number;
+}
+
+interface Candidate {
+  mx: string;
+  ip: string;
+  port: number;
+}
+
+/** Delivers one job; never throws for network or protocol trouble (those are outcomes). */
+export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain: string, rcpts: JobRecipient[]): Promise<RecipientResult[]> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const startedAt = new Date(started);
+  let where: { mx: string | null; ip: string | null; tls: RecipientResult["tls"] } = { mx: null, ip: null, tls: null };
+  const results = new Map<string, RecipientResult>();
+  const settle = (r: JobRecipient, result: Classified, attempted: boolean) => {
+    const bounce = result.outcome === "bounce" ? { bounceKind: bounceKind(result.reason.enhanced) } : {};
+    results.set(r.id, { recipient: r, result: { ...result, ...bounce }, attempted, ...where, startedAt, durationMs: now() - started });
+  };
+  const settleAll = (result: Classified, attempted: boolean) => rcpts.forEach((r) => results.has(r.id) || settle(r, result, attempted));
+
+  const found = await candidates(deps, domain);
+  if ("outcome" in found) {
+    settleAll(found, false);
+    return rcpts.map((r) => results.get(r.id)!);
+  }
+
+  let last: Classified = defer("no destination host could be reached", "4.4.1");
+  let triedAny = false;
+  for (const c of found.slice(0, deps.maxAddresses ?? 5)) {
+    where = { mx: c.mx, ip: c.ip, tls: null };
+    const key = `${c.ip}:${c.port}`;
+    let session = deps.pool.take(key);
+    if (!session) {
+      const opened = await open(deps, c, "opportunistic");
+      if (!opened.ok) {
+        triedAny = true;
+        last = defer(`${c.mx} [${c.ip}]: ${opened.error.message}`, opened.error.reply?.enhanced ?? "4.4.1");
+        if (opened.error.reply && opened.error.reply.code >= 500 && opened.error.command !== "CONNECT") {
+          last = classifyReply(opened.error.reply.code, opened.error.reply.enhanced, opened.error.reply.text);
+          if (last.outcome === "bounce") last = defer(`${c.mx} [${c.ip}] refused the session: ${opened.error.reply.code} ${opened.error.reply.text}`, opened.error.reply.enhanced);
+        }
+        continue;
+      }
+      session = opened.session;
+    }
+    triedAny = true;
+    where.tls = session.tls;
+    const tx = await session.send({ from: message.mailFrom, to: rcpts.map((r) => r.email), data: message.raw, smtputf8: message.smtputf8 });
+    if (!tx.ok) {
+      session.close();
+      const reply = tx.error.reply;
+      if (reply && reply.code >= 500) {
+        // A permanent answer to this transaction (MAIL, or a refusal such as SIZE/SMTPUTF8).
+        settleAll(classifyReply(reply.code, reply.enhanced, reply.text), true);
+        break;
+      }
+      last = defer(`${c.mx} [${c.ip}]: ${tx.error.message}`, reply?.enhanced ?? "4.4.2");
+      continue; // connection trouble or 4xx before any recipient was settled: next host
+    }
+    for (const r of tx.rcpts) {
+      const rcpt = rcpts.find((x) => x.email === r.to);
+      if (!rcpt) continue;
+      if (!r.accepted) settle(rcpt, classifyReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
+      else if (tx.data) settle(rcpt, classifyReply(tx.data.code, tx.data.enhanced, tx.data.text), true);
+    }
+    void deps.pool.give(key, session);
+    settleAll(defer(`${c.mx} [${c.ip}] gave no answer for this recipient`, "4.4.2"), true);
+    break;
+  }
+  settleAll(last, triedAny);
+  return rcpts.map((r) => results.get(r.id)!);
+}
+
+async function open(deps: DeliverDeps, c: Candidate, tls: "opportunistic" | "none") {
+  const relay = deps.relay;
+  const first = await openSession({
+    host: c.ip,
+    port: c.port,
+    serverName: c.mx,
+    heloName: deps.heloName,
+    tls,
+    implicitTls: relay?.implicitTls ?? false,
+    auth: relay?.auth,
+    timeouts: deps.timeouts,
+  });
+  // RFC 3207 leaves it to the client: a TLS failure on an opportunistic hop is retried in
+  // plain text once, as Postfix does (never for a relay that needs AUTH).
+  if (!first.ok && first.error.kind === "tls" && tls === "opportunistic" && !relay?.auth) return open(deps, c, "none");
+  return first;
+}
+
+/** The addresses to try, in order, or the outcome that ends the job before connecting. */
+async function candidates(deps: DeliverDeps, domain: string): Promise<Candidate[] | Classified> {
+  if (deps.relay) {
+    const relay = deps.relay;
+    const literal = /^[\d.]+$|:/.test(relay.host);
+    if (literal) return [{ mx: relay.host, ip: relay.host, port: relay.port }];
+    const [v4, v6] = await Promise.all([deps.resolver.a(relay.host), deps.resolver.aaaa(relay.host)]);
+    const ips = [...(v4.ok ? v4.records : []), ...(v6.ok ? v6.records : [])];
+    if (ips.length === 0) return defer(`the relay ${relay.host} does not resolve`, "4.4.3");
+    return ips.map((ip) => ({ mx: relay.host, ip, port: relay.port }));
+  }
+  const dest = await resolveDestinations(deps.resolver, domain, { random: deps.random });
+  switch (dest.kind) {
+    case "null-mx":
+      return fail(`${domain} accepts no mail (null MX, RFC 7505)`, "5.1.10");
+    case "nxdomain":
+      return fail(`${domain} does not exist (NXDOMAIN)`, "5.1.2");
+    case "temporary":
+      return defer(`DNS lookup for ${domain} failed temporarily: ${dest.reason}`, "4.4.3");
+    case "no-addresses":
+      return dest.temporary ? defer(`no address for ${domain}'s mail hosts yet: ${dest.reason}`, "4.4.3") : fail(`${domain}'s mail hosts have no address: ${dest.reason}`, "5.4.4");
+    case "hosts": {
+      const out: Candidate[] = [];
+      const refused: string[] = [];
+      for (const h of dest.hosts)
+        for (const ip of h.addresses) {
+          const ok = checkDestination(ip, deps.allowNetworks);
+          if (ok.ok) out.push({ mx: h.name, ip, port: deps.smtpPort });
+          else refused.push(ok.reason);
+        }
+      if (out.length === 0) return fail(`refused destination for ${domain}: ${refused.join("; ")}`, "5.4.4");
+      return out;
+    }
+  }
+}

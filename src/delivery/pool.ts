@@ -1,0 +1,74 @@
+/**
+ * Warm SMTP sessions kept for the next transaction to the same host (SPEC.md: connections are
+ * reused while warm). Postfix keeps a cached session 2 s idle and 300 s at most; we keep one
+ * idle for `idleMs` and for at most `maxUses` transactions.
+ */
+export interface Reusable {
+  readonly usable: boolean;
+  reset(): Promise<boolean>;
+  quit(): Promise<void>;
+}
+
+interface Idle<S> {
+  session: S;
+  uses: number;
+  timer: NodeJS.Timeout;
+}
+
+export class SessionPool<S extends Reusable> {
+  private readonly idle = new Map<string, Idle<S>[]>();
+  private readonly uses = new WeakMap<S, number>();
+
+  constructor(private readonly opts: { idleMs: number; maxUses: number }) {}
+
+  /** A warm session to `key` (`ip:port`), or null. */
+  take(key: string): S | null {
+    const list = this.idle.get(key);
+    while (list && list.length) {
+      const entry = list.pop()!;
+      clearTimeout(entry.timer);
+      if (list.length === 0) this.idle.delete(key);
+      if (entry.session.usable) {
+        this.uses.set(entry.session, entry.uses);
+        return entry.session;
+      }
+    }
+    return null;
+  }
+
+  /** Hands a session back after a transaction: RSET and keep it warm, or QUIT when spent. */
+  async give(key: string, session: S): Promise<void> {
+    const uses = (this.uses.get(session) ?? 0) + 1;
+    if (!session.usable || uses >= this.opts.maxUses || !(await session.reset())) {
+      await session.quit();
+      return;
+    }
+    const entry: Idle<S> = {
+      session,
+      uses,
+      timer: setTimeout(() => {
+        const list = this.idle.get(key);
+        const i = list?.indexOf(entry) ?? -1;
+        if (list && i >= 0) list.splice(i, 1);
+        if (list && list.length === 0) this.idle.delete(key);
+        void session.quit();
+      }, this.opts.idleMs),
+    };
+    entry.timer.unref();
+    const list = this.idle.get(key) ?? [];
+    list.push(entry);
+    this.idle.set(key, list);
+  }
+
+  /** QUITs every idle session. */
+  async close(): Promise<void> {
+    const all = [...this.idle.values()].flat();
+    this.idle.clear();
+    await Promise.all(
+      all.map((e) => {
+        clearTimeout(e.timer);
+        return e.session.quit();
+      }),
+    );
+  }
+}

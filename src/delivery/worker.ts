@@ -1,0 +1,272 @@
+/**
+ * The delivery worker: claims due recipients, groups them into jobs (one message at one
+ * destination domain), runs jobs within the per-domain and global caps, and records outcomes
+ * in batches. Woken by NOTIFY when work arrives; a slow poll is only the fallback.
+ */
+import { randomBytes } from "node:crypto";
+import { sql } from "drizzle-orm";
+import { pgArray } from "../db/arrays.js";
+import type { Store } from "../db/client.js";
+import type { Logger } from "../lib/logger.js";
+import type { SmtpSession } from "../smtp/connection.js";
+import { deliverJob, type DeliverDeps, type JobMessage, type RecipientResult } from "./deliver.js";
+import { SessionPool } from "./pool.js";
+import { claimDue, nextDueAt, type ClaimedRecipient } from "./queue/claim.js";
+import { recordOutcomes, type FinishedTry } from "./queue/complete.js";
+import { extendLeases, reapExpiredLeases, releaseLeases } from "./queue/lease.js";
+import { nextRetry, type RetryPolicy } from "./retry.js";
+import { QUEUE_CHANNEL } from "../lib/channels.js";
+
+
+export interface WorkerOptions {
+  store: Store;
+  logger: Logger;
+  deliver: Omit<DeliverDeps, "pool">;
+  retry: RetryPolicy;
+  domainConcurrency: number;
+  maxConnections: number;
+  leaseMs: number;
+  /** Fallback poll when no NOTIFY arrives (ms). */
+  pollMs?: number;
+  now?: () => Date;
+}
+
+interface Job {
+  key: string;
+  domain: string;
+  messageId: string;
+  recipients: ClaimedRecipient[];
+}
+
+export interface Worker {
+  readonly id: string;
+  /** Looks for work now (NOTIFY does this). */
+  wake(): void;
+  /** Stops claiming, lets in-flight jobs finish (up to `graceMs`), releases the rest. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startWorker(o: WorkerOptions): Promise<Worker> {
+  const id = `w_${randomBytes(6).toString("hex")}`;
+  const now = o.now ?? (() => new Date());
+  const log = o.logger.child({ worker: id });
+  const pool = new SessionPool<SmtpSession>({ idleMs: 5_000, maxUses: 100 });
+  const deps: DeliverDeps = { ...o.deliver, pool };
+  const perDomain = new Map<string, number>();
+  const running = new Set<Promise<void>>();
+  const backlog: Job[] = [];
+  const held = new Set<string>(); // recipient ids whose lease we hold
+  const pending: FinishedTry[] = [];
+  let stopping = false;
+  let wakeUp: (() => void) | null = null;
+  let flushing: Promise<void> | null = null;
+  let flushTimer: NodeJS.Timeout | null = null;
+
+  const wake = () => {
+    const w = wakeUp;
+    wakeUp = null;
+    w?.();
+  };
+
+  /** Outcomes are written in batches: many jobs finishing together share one transaction. */
+  const flush = async (): Promise<void> => {
+    if (flushing) return flushing;
+    if (pending.length === 0) return;
+    const batch = pending.splice(0, pending.length);
+    flushing = (async () => {
+      try {
+        const lost = await recordOutcomes(o.store, id, batch, now());
+        if (lost.length) log.warn({ count: lost.length }, "lease lost before the outcome was written; the result is dropped");
+      } catch (err) {
+        log.error({ err, count: batch.length }, "recording outcomes failed; leases will expire and the recipients be retried");
+      } finally {
+        for (const t of batch) held.delete(t.recipientId);
+        flushing = null;
+      }
+    })();
+    await flushing;
+    if (pending.length) await flush();
+  };
+  const scheduleFlush = () => {
+    if (pending.length >= 200) void flush();
+    else flushTimer ??= setTimeout(() => {
+      flushTimer = null;
+      void flush();
+    }, 5);
+  };
+
+  /** `jitter` is drawn once per job so its deferred recipients come back together, in one transaction. */
+  const toFinished = (msg: JobMessage, r: RecipientResult, claimed: ClaimedRecipient, jitter: number): FinishedTry => {
+    const base = {
+      recipientId: claimed.id,
+      messageId: msg.id,
+      accountId: msg.accountId,
+      email: claimed.email,
+      messageIdHeader: msg.messageIdHeader,
+      tags: msg.tags,
+      reason: r.result.reason,
+      attempted: r.attempted,
+      attempt: { startedAt: r.startedAt, durationMs: r.durationMs, mx: r.mx, ip: r.ip, tls: r.tls },
+    };
+    switch (r.result.outcome) {
+      case "delivered":
+        return { ...base, status: "delivered", nextAttemptAt: null };
+      case "bounce":
+        return { ...base, status: "bounced", nextAttemptAt: null, bounceKind: r.result.bounceKind };
+      case "fail":
+        return { ...base, status: "failed", nextAttemptAt: null };
+      case "defer": {
+        const decision = nextRetry(o.retry, claimed.attempts + (r.attempted ? 1 : 0), claimed.created_at, now(), () => jitter);
+        if (decision.kind === "retry") return { ...base, status: "deferred", nextAttemptAt: decision.at };
+        const reason = { ...r.result.reason, enhanced: "5.4.7", text: `queue lifetime exceeded; last error: ${r.result.reason.text}` };
+        return { ...base, status: "failed", nextAttemptAt: null, reason };
+      }
+    }
+  };
+
+  const runJob = async (job: Job, msg: JobMessage | undefined) => {
+    perDomain.set(job.domain, (perDomain.get(job.domain) ?? 0) + 1);
+    try {
+      if (!msg) throw new Error(`message ${job.messageId} vanished`);
+      const results = await deliverJob(deps, msg, job.domain, job.recipients.map((r) => ({ id: r.id, email: r.email })));
+      const jitter = Math.random();
+      results.forEach((r, i) => pending.push(toFinished(msg, r, job.recipients[i]!, jitter)));
+      scheduleFlush();
+    } catch (err) {
+      log.error({ err, message: job.messageId, domain: job.domain }, "delivery job crashed; releasing its recipients");
+      await releaseLeases(o.store, id, job.recipients.map((r) => r.id), now()).catch(() => {});
+      job.recipients.forEach((r) => held.delete(r.id));
+    } finally {
+      const n = (perDomain.get(job.domain) ?? 1) - 1;
+      if (n <= 0) perDomain.delete(job.domain);
+      else perDomain.set(job.domain, n);
+      wake();
+    }
+  };
+
+  const messages = new Map<string, JobMessage>();
+  const refs = new Map<string, number>(); // jobs per message still to run
+  const loadMessages = async (ids: string[]) => {
+    const missing = ids.filter((m) => !messages.has(m));
+    if (missing.length === 0) return;
+    const rows = await o.store.rows<{ id: string; account_id: string; mail_from: string; raw: Buffer | Uint8Array; smtputf8: boolean; message_id: string; tags: Record<string, string> | string }>(
+      sql`select id, account_id, mail_from, raw, smtputf8, message_id, tags from messages where id = any(${pgArray(missing)}::text[])`,
+    );
+    for (const r of rows)
+      messages.set(r.id, {
+        id: r.id,
+        accountId: r.account_id,
+        mailFrom: r.mail_from,
+        raw: Buffer.isBuffer(r.raw) ? r.raw : Buffer.from(r.raw),
+        smtputf8: r.smtputf8,
+        messageIdHeader: r.message_id,
+        tags: typeof r.tags === "string" ? JSON.parse(r.tags) : r.tags,
+      });
+  };
+
+  /** Starts backlog jobs whose domain has room, while the global cap allows. */
+  const startReady = () => {
+    for (let i = 0; i < backlog.length && running.size < o.maxConnections; ) {
+      const job = backlog[i]!;
+      if ((perDomain.get(job.domain) ?? 0) >= o.domainConcurrency) {
+        i++;
+        continue;
+      }
+      backlog.splice(i, 1);
+      const msg = messages.get(job.messageId);
+      const p = runJob(job, msg).finally(() => {
+        running.delete(p);
+        const left = (refs.get(job.messageId) ?? 1) - 1;
+        if (left > 0) refs.set(job.messageId, left);
+        else {
+          refs.delete(job.messageId);
+          messages.delete(job.messageId); // no job needs its bytes any more
+        }
+      });
+      running.add(p);
+    }
+  };
+
+  const loop = async () => {
+    while (!stopping) {
+      try {
+        startReady();
+        const room = o.maxConnections - running.size - backlog.length;
+        let claimed: ClaimedRecipient[] = [];
+        if (room > 0) {
+          const full = [...perDomain.entries()].filter(([, n]) => n >= o.domainConcurrency).map(([d]) => d);
+          claimed = await claimDue(o.store, { workerId: id, limit: Math.min(room, 500), leaseMs: o.leaseMs, skipDomains: full, now: now() });
+        }
+        if (claimed.length) {
+          claimed.forEach((r) => held.add(r.id));
+          const jobs = new Map<string, Job>();
+          for (const r of claimed) {
+            const key = `${r.message_id} ${r.domain}`;
+            const job = jobs.get(key) ?? { key, domain: r.domain, messageId: r.message_id, recipients: [] };
+            job.recipients.push(r);
+            jobs.set(key, job);
+          }
+          await loadMessages([...new Set(claimed.map((r) => r.message_id))]);
+          for (const job of jobs.values()) refs.set(job.messageId, (refs.get(job.messageId) ?? 0) + 1);
+          backlog.push(...jobs.values());
+          continue;
+        }
+        // Nothing to claim now (or no room): sleep until woken, a slot frees, or the next due time.
+        const due = room > 0 ? await nextDueAt(o.store) : null;
+        const wait = Math.max(5, Math.min(o.pollMs ?? 5_000, due ? due.getTime() - now().getTime() : Infinity));
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, wait);
+          wakeUp = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      } catch (err) {
+        log.error({ err }, "worker loop error; retrying shortly");
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  };
+
+  const unlisten = await o.store.listen(QUEUE_CHANNEL, wake);
+  const heartbeat = setInterval(() => {
+    const until = new Date(now().getTime() + o.leaseMs);
+    void extendLeases(o.store, id, [...held], until).catch((err: unknown) => log.warn({ err }, "lease heartbeat failed"));
+  }, Math.max(50, Math.floor(o.leaseMs / 3)));
+  const reaper = setInterval(() => {
+    void reapExpiredLeases(o.store, now())
+      .then((n) => {
+        if (n) {
+          log.warn({ count: n }, "took back recipients whose worker lease expired");
+          wake();
+        }
+      })
+      .catch(() => {});
+  }, Math.max(100, Math.floor(o.leaseMs / 2)));
+  const done = loop();
+  log.info("delivery worker started");
+
+  return {
+    id,
+    wake,
+    stop: async (graceMs = 10_000) => {
+      stopping = true;
+      clearInterval(reaper);
+      wake();
+      await done;
+      // Not started yet: give back at once.
+      const waiting = backlog.splice(0, backlog.length).flatMap((j) => j.recipients.map((r) => r.id));
+      await releaseLeases(o.store, id, waiting, now()).catch(() => {});
+      waiting.forEach((r) => held.delete(r));
+      // In flight: let them finish within the grace period, then release what is left.
+      await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      if (flushTimer) clearTimeout(flushTimer);
+      await flush();
+      clearInterval(heartbeat);
+      await releaseLeases(o.store, id, [...held], now()).catch(() => {});
+      await unlisten().catch(() => {});
+      await pool.close();
+      log.info("delivery worker stopped");
+    },
+  };
+}

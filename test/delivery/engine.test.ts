@@ -1,0 +1,182 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
+import { attempts, events, messages } from "../../src/db/schema.js";
+import { engineHarness, type EngineHarness } from "../helpers/engine.js";
+import { startMailServer } from "../helpers/mail-server.js";
+
+let h: EngineHarness;
+beforeAll(async () => {
+  h = await engineHarness();
+});
+afterAll(() => h.close());
+
+async function storedRaw(id: string) {
+  const [m] = await h.store.db.select({ raw: messages.raw }).from(messages).where(eq(messages.id, id));
+  return m!.raw;
+}
+
+describe("the delivery engine", () => {
+  it("delivers every recipient of one domain in one transaction, byte for byte", async () => {
+    const mx = await startMailServer();
+    h.publish({ "multi.example": { MX: [{ preference: 10, exchange: "mx.multi.example" }] }, "mx.multi.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port });
+    const m = await h.send({ to: ["a@multi.example", "b@multi.example"], cc: "c@multi.example" });
+    const rows = await h.settle(m.id);
+    expect(rows.map((r) => r.status)).toEqual(["delivered", "delivered", "delivered"]);
+    expect(mx.received).toHaveLength(1);
+    expect(mx.received[0]!.to.sort()).toEqual(["a@multi.example", "b@multi.example", "c@multi.example"]);
+    expect(mx.received[0]!.data.equals(await storedRaw(m.id))).toBe(true);
+    for (const r of rows) {
+      expect(r).toMatchObject({ attempts: 1, lastCode: 250, mx: "mx.multi.example", ip: "127.0.0.1" });
+      expect(r.deliveredAt).toBeInstanceOf(Date);
+    }
+    const ev = await h.store.db.select().from(events).where(eq(events.messageId, m.id));
+    expect(ev.map((e) => e.type)).toEqual(["email.delivered", "email.delivered", "email.delivered"]);
+    const [msg] = await h.store.db.select().from(messages).where(eq(messages.id, m.id));
+    expect(msg!.status).toBe("delivered");
+    await w.stop();
+    await mx.close();
+  });
+
+  it("bounces the one recipient answered 550 and delivers the others", async () => {
+    const mx = await startMailServer({ script: { rcpt: (a) => (a.startsWith("gone@") ? { code: 550, text: "5.1.1 No such user" } : undefined) } });
+    h.publish({ "mixed.example": { MX: [{ preference: 10, exchange: "mx.mixed.example" }] }, "mx.mixed.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port });
+    const m = await h.send({ to: ["ok@mixed.example", "gone@mixed.example"] });
+    const rows = await h.settle(m.id);
+    const by = Object.fromEntries(rows.map((r) => [r.email, r]));
+    expect(by["ok@mixed.example"]!.status).toBe("delivered");
+    expect(by["gone@mixed.example"]).toMatchObject({ status: "bounced", lastCode: 550, lastEnhanced: "5.1.1" });
+    expect(by["gone@mixed.example"]!.lastText).toContain("No such user");
+    expect(mx.received[0]!.to).toEqual(["ok@mixed.example"]);
+    const bounced = (await h.store.db.select().from(events).where(eq(events.messageId, m.id))).find((e) => e.type === "email.bounced")!;
+    expect(bounced.data).toMatchObject({ email: "gone@mixed.example", smtp: { code: 550, enhanced: "5.1.1" }, bounce: { kind: "hard", source: "smtp" } });
+    await w.stop();
+    await mx.close();
+  });
+
+  it("defers on 451 (greylisting) and delivers on the retry", async () => {
+    const mx = await startMailServer({ script: { rcpt: (_a, n) => (n === 1 ? { code: 451, text: "4.7.1 Greylisted, try again" } : undefined) } });
+    h.publish({ "grey.example": { MX: [{ preference: 10, exchange: "mx.grey.example" }] }, "mx.grey.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port });
+    const m = await h.send({ to: "user@grey.example" });
+    const rows = await h.settle(m.id);
+    expect(rows[0]).toMatchObject({ status: "delivered", attempts: 2 });
+    expect(mx.received).toHaveLength(1);
+    const tries = await h.store.db.select().from(attempts).where(eq(attempts.recipientId, rows[0]!.id));
+    expect(tries.map((a) => [a.outcome, a.code]).sort()).toEqual([["deferred", 451], ["delivered", 250]]);
+    const types = (await h.store.db.select().from(events).where(eq(events.messageId, m.id))).map((e) => e.type);
+    expect(types).toEqual(["email.deferred", "email.delivered"]);
+    await w.stop();
+    await mx.close();
+  });
+
+  it("fails over to the second MX host when the first refuses connections", async () => {
+    const mx = await startMailServer({ host: "127.0.0.3" });
+    h.publish({
+      "failover.example": { MX: [{ preference: 10, exchange: "mx1.failover.example" }, { preference: 20, exchange: "mx2.failover.example" }] },
+      "mx1.failover.example": { A: ["127.0.0.2"] }, // nothing listens there
+      "mx2.failover.example": { A: ["127.0.0.3"] },
+    });
+    const w = await h.worker({ smtpPort: mx.port });
+    const m = await h.send({ to: "user@failover.example" });
+    const rows = await h.settle(m.id);
+    expect(rows[0]).toMatchObject({ status: "delivered", mx: "mx2.failover.example", ip: "127.0.0.3", attempts: 1 });
+    expect(mx.received).toHaveLength(1);
+    await w.stop();
+    await mx.close();
+  });
+
+  it("uses the domain's own address when it has no MX (implicit MX)", async () => {
+    const mx = await startMailServer();
+    h.publish({ "implicit.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port });
+    const m = await h.send({ to: "user@implicit.example" });
+    const rows = await h.settle(m.id);
+    expect(rows[0]).toMatchObject({ status: "delivered", mx: "implicit.example" });
+    await w.stop();
+    await mx.close();
+  });
+
+  it("fails at once for a null MX, an NXDOMAIN, and a loopback address without the allow-list", async () => {
+    const mx = await startMailServer();
+    h.publish({
+      "nullmx.example": { MX: [{ preference: 0, exchange: "." }], A: ["127.0.0.1"] },
+      "guarded.example": { MX: [{ preference: 10, exchange: "mx.guarded.example" }] },
+      "mx.guarded.example": { A: ["127.0.0.1"] },
+    });
+    const w = await h.worker({ smtpPort: mx.port, deliver: { allowNetworks: [] } });
+    const a = await h.send({ to: "user@nullmx.example" });
+    const b = await h.send({ to: "user@nonexistent.example" });
+    const c = await h.send({ to: "user@guarded.example" });
+    expect((await h.settle(a.id))[0]).toMatchObject({ status: "failed", lastEnhanced: "5.1.10", attempts: 0 });
+    expect((await h.settle(b.id))[0]).toMatchObject({ status: "failed", lastEnhanced: "5.1.2" });
+    const guarded = (await h.settle(c.id))[0]!;
+    expect(guarded.status).toBe("failed");
+    expect(guarded.lastText).toMatch(/127\.0\.0\.1.*loopback/);
+    expect(mx.received).toHaveLength(0);
+    await w.stop();
+    await mx.close();
+  });
+
+  it("bounces every recipient when the server answers 552 after DATA", async () => {
+    const mx = await startMailServer({ script: { data: () => ({ code: 552, text: "5.3.4 Message too big for policy" }) } });
+    h.publish({ "full.example": { MX: [{ preference: 10, exchange: "mx.full.example" }] }, "mx.full.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port });
+    const m = await h.send({ to: ["a@full.example", "b@full.example"] });
+    const rows = await h.settle(m.id);
+    expect(rows.map((r) => [r.status, r.lastCode, r.lastEnhanced])).toEqual([
+      ["bounced", 552, "5.3.4"],
+      ["bounced", 552, "5.3.4"],
+    ]);
+    await w.stop();
+    await mx.close();
+  });
+
+  it("defers when the server drops the connection mid-DATA, then delivers exactly once", async () => {
+    const mx = await startMailServer({ script: { dropMidData: (n) => n === 1 } });
+    h.publish({ "drop.example": { MX: [{ preference: 10, exchange: "mx.drop.example" }] }, "mx.drop.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port });
+    const m = await h.send({ to: "user@drop.example", text: "x".repeat(200_000) });
+    const rows = await h.settle(m.id);
+    expect(rows[0]).toMatchObject({ status: "delivered", attempts: 2 });
+    expect(mx.received).toHaveLength(1);
+    await w.stop();
+    await mx.close();
+  });
+
+  it("defers a recipient whose server hangs, and still delivers another domain on time", async () => {
+    const hung = await startMailServer({ host: "127.0.0.4", script: { hangData: true } });
+    const good = await startMailServer({ host: "127.0.0.5", port: hung.port });
+    h.publish({
+      "hang.example": { MX: [{ preference: 10, exchange: "mx.hang.example" }] },
+      "mx.hang.example": { A: ["127.0.0.4"] },
+      "quick.example": { MX: [{ preference: 10, exchange: "mx.quick.example" }] },
+      "mx.quick.example": { A: ["127.0.0.5"] },
+    });
+    const w = await h.worker({ smtpPort: hung.port, retry: { schedule: [60_000], lifetimeMs: 600_000 } });
+    const slow = await h.send({ to: "user@hang.example" });
+    const fast = await h.send({ to: "user@quick.example" });
+    const t0 = Date.now();
+    expect((await h.settle(fast.id))[0]!.status).toBe("delivered");
+    expect(Date.now() - t0).toBeLessThan(1_400); // well inside the hung server's DATA timeout
+    const r = (await h.settle(slow.id, ["deferred"]))[0]!;
+    expect(r.lastText).toMatch(/no reply to .* within \d+ ms/);
+    await w.stop();
+    await hung.close();
+    await good.close();
+  });
+
+  it("holds a scheduled message until its time", async () => {
+    const mx = await startMailServer();
+    h.publish({ "later.example": { MX: [{ preference: 10, exchange: "mx.later.example" }] }, "mx.later.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port });
+    const when = new Date(Date.now() + 1_500);
+    const m = await h.send({ to: "user@later.example", scheduled_at: when.toISOString() });
+    const rows = await h.settle(m.id);
+    expect(rows[0]!.status).toBe("delivered");
+    expect(rows[0]!.deliveredAt!.getTime()).toBeGreaterThanOrEqual(when.getTime());
+    await w.stop();
+    await mx.close();
+  });
+});
