@@ -89,6 +89,11 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
     where = { mx: c.mx, ip: c.ip, tls: null };
     const key = `${c.ip}:${c.port}`;
     let session = deps.pool.take(key);
+    // RSET between transactions on a reused connection; it also proves the connection is alive.
+    if (session && !(await session.reset())) {
+      session.close();
+      session = null;
+    }
     if (!session) {
       const opened = await open(deps, c, "opportunistic");
       if (!opened.ok) {
@@ -108,8 +113,14 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
     if (!tx.ok) {
       session.close();
       const reply = tx.error.reply;
+      if (reply?.synthetic) {
+        // We refused before sending (SIZE exceeded, SMTPUTF8 or 8BITMIME needed but not
+        // offered, …): the receiver said nothing, and retrying the same host cannot help.
+        settleAll({ outcome: "fail", reason: { code: reply.code, enhanced: reply.enhanced, text: `${c.mx} [${c.ip}]: ${reply.text}` } }, true);
+        break;
+      }
       if (reply && reply.code >= 500) {
-        // A permanent answer to this transaction (MAIL, or a refusal such as SIZE/SMTPUTF8).
+        // A permanent answer to this transaction (MAIL FROM or DATA refused).
         settleAll(classifyReply(reply.code, reply.enhanced, reply.text), true);
         break;
       }
@@ -119,10 +130,11 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
     for (const r of tx.rcpts) {
       const rcpt = rcpts.find((x) => x.email === r.to);
       if (!rcpt) continue;
-      if (!r.accepted) settle(rcpt, classifyReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
+      if (!r.accepted && r.reply.synthetic) settle(rcpt, { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } }, true);
+      else if (!r.accepted) settle(rcpt, classifyReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
       else if (tx.data) settle(rcpt, classifyReply(tx.data.code, tx.data.enhanced, tx.data.text), true);
     }
-    void deps.pool.give(key, session);
+    deps.pool.give(key, session);
     settleAll(defer(`${c.mx} [${c.ip}] gave no answer for this recipient`, "4.4.2"), true);
     break;
   }

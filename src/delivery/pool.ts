@@ -5,7 +5,6 @@
  */
 export interface Reusable {
   readonly usable: boolean;
-  reset(): Promise<boolean>;
   quit(): Promise<void>;
 }
 
@@ -36,11 +35,14 @@ export class SessionPool<S extends Reusable> {
     return null;
   }
 
-  /** Hands a session back after a transaction: RSET and keep it warm, or QUIT when spent. */
-  async give(key: string, session: S): Promise<void> {
+  /**
+   * Hands a session back after a transaction: kept warm at once (the taker sends RSET before
+   * its transaction), or QUIT when spent.
+   */
+  give(key: string, session: S): void {
     const uses = (this.uses.get(session) ?? 0) + 1;
-    if (!session.usable || uses >= this.opts.maxUses || !(await session.reset())) {
-      await session.quit();
+    if (!session.usable || uses >= this.opts.maxUses) {
+      void session.quit();
       return;
     }
     const entry: Idle<S> = {

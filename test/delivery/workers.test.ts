@@ -86,4 +86,25 @@ describe("several workers on one database", () => {
     await w.stop();
     await mx.close();
   }, 60_000);
+
+  it.runIf(usingPostgres())("finishes the transaction in flight on SIGTERM, records it, and exits 0", async () => {
+    const mx = await startMailServer({ script: { dataDelayMs: 1_000 } });
+    h.publish({ "sigterm.example": { MX: [{ preference: 10, exchange: "mx.sigterm.example" }] }, "mx.sigterm.example": { A: ["127.0.0.1"] } });
+    const m = await h.send({ to: "user@sigterm.example" });
+    const child = runMain({
+      ROLE: "worker",
+      DATABASE_URL: (h.store as Store & { url?: string }).url!,
+      DNS_SERVERS: h.dns.address,
+      SMTP_PORT: String(mx.port),
+      DELIVERY_ALLOW_NETWORKS: "127.0.0.0/8",
+      LOG_LEVEL: "info",
+    });
+    await waitUntil(() => mx.dataSeen >= 1, 20_000, "the child worker to reach DATA");
+    child.proc.kill("SIGTERM");
+    expect(await child.exited()).toBe(0);
+    const rows = await h.store.db.select().from(recipients).where(eq(recipients.messageId, m.id));
+    expect(rows.map((r) => r.status)).toEqual(["delivered"]);
+    expect(mx.received).toHaveLength(1);
+    await mx.close();
+  }, 60_000);
 });

@@ -18,6 +18,8 @@ export interface MailServerScript {
   data?: (n: number, rcpts: string[]) => { code: number; text: string } | undefined;
   /** Never answer the DATA end (a hang) — always, or for the n-th DATA only. */
   hangData?: boolean | ((n: number) => boolean);
+  /** Answer the end of DATA only after this many ms. */
+  dataDelayMs?: number;
   /** Destroy the socket in the middle of DATA on the n-th transaction. */
   dropMidData?: (n: number) => boolean;
 }
@@ -27,6 +29,8 @@ export interface MailServer {
   host: string;
   received: Received[];
   transactions: number;
+  /** TCP connections accepted. */
+  readonly connections: number;
   /** DATA commands seen (accepted or not). */
   readonly dataSeen: number;
   server: SMTPServer;
@@ -41,7 +45,7 @@ export async function startMailServer(
   const received: Received[] = [];
   const rcptCounts = new Map<string, number>();
   let dataCount = 0;
-  const state = { transactions: 0 };
+  const state = { transactions: 0, connections: 0 };
   const script = opts.script ?? {};
   const server = new SMTPServer({
     authOptional: true,
@@ -50,6 +54,10 @@ export async function startMailServer(
     hideSTARTTLS: true,
     size: 50 * 1024 * 1024,
     ...opts.options,
+    onConnect(_session, cb) {
+      state.connections++;
+      cb();
+    },
     onRcptTo(address, _session, cb) {
       const n = (rcptCounts.get(address.address) ?? 0) + 1;
       rcptCounts.set(address.address, n);
@@ -75,9 +83,13 @@ export async function startMailServer(
         const rcpts = session.envelope.rcptTo.map((r) => r.address);
         const r = script.data?.(n, rcpts);
         if (r) return cb(refusal(r.code, r.text));
-        state.transactions++;
-        received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "", to: rcpts, data: Buffer.concat(chunks), tls: Boolean(session.secure) });
-        cb(null);
+        const accept = () => {
+          state.transactions++;
+          received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "", to: rcpts, data: Buffer.concat(chunks), tls: Boolean(session.secure) });
+          cb(null);
+        };
+        if (script.dataDelayMs) setTimeout(accept, script.dataDelayMs);
+        else accept();
       });
     },
   });
@@ -94,6 +106,9 @@ export async function startMailServer(
     received,
     get transactions() {
       return state.transactions;
+    },
+    get connections() {
+      return state.connections;
     },
     get dataSeen() {
       return dataCount;
