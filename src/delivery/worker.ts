@@ -16,6 +16,7 @@ import { recordOutcomes, type FinishedTry } from "./queue/complete.js";
 import { extendLeases, reapExpiredLeases, releaseLeases } from "./queue/lease.js";
 import { nextRetry, type RetryPolicy } from "./retry.js";
 import { QUEUE_CHANNEL } from "../lib/channels.js";
+import { metrics } from "../lib/metrics.js";
 
 
 export interface WorkerOptions {
@@ -76,6 +77,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     flushing = (async () => {
       try {
         const lost = await recordOutcomes(o.store, id, batch, now());
+        for (const t of batch) metrics.deliveryOutcomes.inc({ status: t.status });
         if (lost.length) log.warn({ count: lost.length }, "lease lost before the outcome was written; the result is dropped");
       } catch (err) {
         log.error({ err, count: batch.length }, "recording outcomes failed; leases will expire and the recipients be retried");

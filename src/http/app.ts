@@ -12,6 +12,7 @@ import { accountRoutes } from "./routes/accounts.js";
 import { healthRoutes } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys.js";
 import { messageRoutes } from "./routes/messages.js";
+import { countRequests, metricsRoutes } from "./routes/metrics.js";
 
 const HTTP_CODES: Record<number, ErrorCode> = {
   400: "malformed_request",
@@ -38,12 +39,14 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
 
   app.use("*", requestLog(deps));
+  app.use("*", countRequests());
   app.use("*", limitBody(LIMITS.bodyBytes));
 
   healthRoutes(app, deps);
   accountRoutes(app, deps);
   keyRoutes(app, deps);
   messageRoutes(app, deps);
+  metricsRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -42,3 +42,17 @@ describe("health, docs and unknown routes", () => {
     expect(((await res.json()) as { request_id: string }).request_id).toBe("abc-123");
   });
 });
+
+describe("GET /metrics", () => {
+  it("exposes request counters and the queue depth in Prometheus text format", async () => {
+    const a = await t.account("metrics");
+    await t.json("POST", "/messages", { key: a.key, body: { from: "a@example.com", to: "b@example.org", subject: "s", text: "t" } });
+    const res = await t.request("GET", "/metrics");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    expect(text).toMatch(/^postline_http_requests_total\{method="POST",route="\/messages",status="202"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^postline_queue_recipients\{status="queued"\} [1-9]\d*$/m);
+    expect(text).toContain("# TYPE postline_queue_recipients gauge");
+  });
+});
