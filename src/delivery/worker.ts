@@ -118,7 +118,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       case "fail":
         return { ...base, status: "failed", nextAttemptAt: null };
       case "defer": {
-        const decision = nextRetry(o.retry, claimed.attempts + (r.attempted ? 1 : 0), claimed.created_at, now(), () => jitter);
+        const decision = nextRetry(o.retry, claimed.attempts + (r.attempted ? 1 : 0), claimed.queued_at, now(), () => jitter);
         if (decision.kind === "retry") return { ...base, status: "deferred", nextAttemptAt: decision.at };
         const reason = { ...r.result.reason, enhanced: "5.4.7", text: `queue lifetime exceeded; last error: ${r.result.reason.text}` };
         return { ...base, status: "failed", nextAttemptAt: null, reason };

@@ -14,7 +14,8 @@ export type ClaimedRecipient = {
   email: string;
   domain: string;
   attempts: number;
-  created_at: Date;
+  /** When the recipient first fell due (the later of acceptance and scheduled_at): MAX_QUEUE_LIFETIME counts from here. */
+  queued_at: Date;
 };
 
 export async function claimDue(
@@ -24,7 +25,7 @@ export async function claimDue(
   const now = opts.now.toISOString();
   const until = new Date(opts.now.getTime() + opts.leaseMs).toISOString();
   const skip = pgArray(opts.skipDomains);
-  const rows = await store.rows<ClaimedRecipient & { created_at: Date | string }>(sql`
+  const rows = await store.rows<ClaimedRecipient & { queued_at: Date | string }>(sql`
     with picked as (
       select message_id, domain from recipients
       where status in ('queued', 'deferred') and next_attempt_at <= ${now}::timestamptz
@@ -45,8 +46,9 @@ export async function claimDue(
     update recipients r
     set status = 'sending', locked_by = ${opts.workerId}, locked_until = ${until}::timestamptz, updated_at = ${now}::timestamptz
     from claim where r.id = claim.id
-    returning r.id, r.message_id, r.account_id, r.email, r.domain, r.attempts, r.created_at`);
-  return rows.map((r) => ({ ...r, created_at: new Date(r.created_at) }));
+    returning r.id, r.message_id, r.account_id, r.email, r.domain, r.attempts,
+      (select greatest(m.created_at, coalesce(m.scheduled_at, m.created_at)) from messages m where m.id = r.message_id) as queued_at`);
+  return rows.map((r) => ({ ...r, queued_at: new Date(r.queued_at) }));
 }
 
 /** When the next recipient falls due (for the worker's sleep), or null when nothing waits. */

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { nextRetry } from "../../src/delivery/retry.js";
+import { bounceKind, classifyReply } from "../../src/delivery/classify.js";
+
+const policy = { schedule: [300_000, 600_000, 1_200_000], lifetimeMs: 5 * 86_400_000 };
+const t0 = new Date("2026-11-23T00:00:00Z");
+
+describe("nextRetry", () => {
+  const cases: [number, number][] = [
+    [1, 300_000],
+    [2, 600_000],
+    [3, 1_200_000],
+    [9, 1_200_000], // the last delay repeats
+  ];
+  for (const [attempts, delay] of cases)
+    it(`waits ${delay / 60_000} min after try ${attempts}, jitter aside`, () => {
+      const d = nextRetry(policy, attempts, t0, t0, () => 0.5);
+      expect(d).toEqual({ kind: "retry", at: new Date(t0.getTime() + delay) });
+    });
+
+  it("stays within ±10 % jitter", () => {
+    const lo = nextRetry(policy, 1, t0, t0, () => 0);
+    const hi = nextRetry(policy, 1, t0, t0, () => 0.999_999);
+    expect(lo.kind === "retry" && lo.at.getTime() - t0.getTime()).toBe(270_000);
+    expect(hi.kind === "retry" && hi.at.getTime() - t0.getTime()).toBe(330_000);
+  });
+
+  it("expires once the next try would fall after the queue lifetime, counted from when the recipient was first due", () => {
+    const late = new Date(t0.getTime() + 5 * 86_400_000 - 60_000);
+    expect(nextRetry(policy, 5, t0, late, () => 0.5)).toEqual({ kind: "expire" });
+    // A message scheduled later starts its lifetime then.
+    expect(nextRetry(policy, 5, late, late, () => 0.5).kind).toBe("retry");
+  });
+});
+
+describe("classifyReply", () => {
+  it("acts on the first digit of the code, never the text", () => {
+    expect(classifyReply(250, "2.0.0", "5.1.1 looks bad but is fine").outcome).toBe("delivered");
+    expect(classifyReply(451, "4.7.1", "greylisted").outcome).toBe("defer");
+    expect(classifyReply(421, null, "closing").outcome).toBe("defer");
+    expect(classifyReply(550, "5.1.1", "no such user").outcome).toBe("bounce");
+    expect(classifyReply(554, "5.7.26", "DMARC").outcome).toBe("bounce");
+  });
+
+  it("calls mailbox failures hard bounces and policy refusals soft", () => {
+    expect(bounceKind("5.1.1")).toBe("hard");
+    expect(bounceKind("5.1.10")).toBe("hard");
+    expect(bounceKind("5.2.1")).toBe("hard");
+    expect(bounceKind("5.7.26")).toBe("soft");
+    expect(bounceKind("5.3.4")).toBe("soft");
+  });
+});
