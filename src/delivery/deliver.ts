@@ -9,6 +9,7 @@ import { checkDestination } from "../dns/guard.js";
 import type { Resolver } from "../dns/types.js";
 import { openSession, type SmtpSession, type SmtpTimeouts } from "../smtp/connection.js";
 import { bounceKind, classifyReply, defer, fail, type Classified } from "./classify.js";
+import { applyPolicy, type MtaStsFetcher } from "./mta-sts.js";
 import type { SessionPool } from "./pool.js";
 
 export interface JobMessage {
@@ -41,6 +42,10 @@ export interface DeliverDeps {
   relay?: Relay;
   timeouts?: Partial<SmtpTimeouts>;
   pool: SessionPool<SmtpSession>;
+  /** MTA-STS policies (RFC 8461); one fetcher per process so its cache lives between jobs. */
+  mtaSts?: MtaStsFetcher;
+  /** Extra trust roots for verified TLS (tests). */
+  tlsCa?: string | Buffer;
   /** Most addresses tried per job (Postfix: 5). */
   maxAddresses?: number;
   random?: () => number;
@@ -83,11 +88,27 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
     return rcpts.map((r) => results.get(r.id)!);
   }
 
+  // MTA-STS: an `enforce` policy keeps only matching MX hosts and requires verified TLS; any
+  // failure under it defers (RFC 8461 §5.1), never falls back to plain text.
+  let list = found;
+  let tls: "opportunistic" | "required" = "opportunistic";
+  const sts = deps.mtaSts && !deps.relay ? await deps.mtaSts.policyFor(domain) : null;
+  if (sts?.kind === "policy") {
+    const applied = applyPolicy(sts.policy, found);
+    if ("refuse" in applied) {
+      settleAll(defer(`${domain}: MTA-STS policy: ${applied.refuse}`, "4.7.5"), false);
+      return rcpts.map((r) => results.get(r.id)!);
+    }
+    list = applied.candidates;
+    tls = applied.tls;
+  }
+
   let last: Classified = defer("no destination host could be reached", "4.4.1");
   let triedAny = false;
-  for (const c of found.slice(0, deps.maxAddresses ?? 5)) {
+  for (const c of list.slice(0, deps.maxAddresses ?? 5)) {
     where = { mx: c.mx, ip: c.ip, tls: null };
-    const key = `${c.ip}:${c.port}`;
+    // Sessions opened under a required-TLS policy are pooled apart from opportunistic ones.
+    const key = `${c.ip}:${c.port}:${tls}`;
     let session = deps.pool.take(key);
     // RSET between transactions on a reused connection; it also proves the connection is alive.
     if (session && !(await session.reset())) {
@@ -95,7 +116,7 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
       session = null;
     }
     if (!session) {
-      const opened = await open(deps, c, "opportunistic");
+      const opened = await open(deps, c, tls);
       if (!opened.ok) {
         triedAny = true;
         last = defer(`${c.mx} [${c.ip}]: ${opened.error.message}`, opened.error.reply?.enhanced ?? "4.4.1");
@@ -142,7 +163,7 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
   return rcpts.map((r) => results.get(r.id)!);
 }
 
-async function open(deps: DeliverDeps, c: Candidate, tls: "opportunistic" | "none") {
+async function open(deps: DeliverDeps, c: Candidate, tls: "opportunistic" | "required" | "none"): Promise<Awaited<ReturnType<typeof openSession>>> {
   const relay = deps.relay;
   const first = await openSession({
     host: c.ip,
@@ -153,6 +174,7 @@ async function open(deps: DeliverDeps, c: Candidate, tls: "opportunistic" | "non
     implicitTls: relay?.implicitTls ?? false,
     auth: relay?.auth,
     timeouts: deps.timeouts,
+    ca: deps.tlsCa,
   });
   // RFC 3207 leaves it to the client: a TLS failure on an opportunistic hop is retried in
   // plain text once, as Postfix does (never for a relay that needs AUTH).

@@ -10,6 +10,7 @@ import type { Store } from "../db/client.js";
 import type { Logger } from "../lib/logger.js";
 import type { SmtpSession } from "../smtp/connection.js";
 import { deliverJob, type DeliverDeps, type JobMessage, type RecipientResult } from "./deliver.js";
+import { createMtaStsFetcher } from "./mta-sts.js";
 import { SessionPool } from "./pool.js";
 import { claimDue, nextDueAt, type ClaimedRecipient } from "./queue/claim.js";
 import { recordOutcomes, type FinishedTry } from "./queue/complete.js";
@@ -53,6 +54,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const log = o.logger.child({ worker: id });
   const pool = new SessionPool<SmtpSession>({ idleMs: 5_000, maxUses: 100 });
   const deps: DeliverDeps = { ...o.deliver, pool };
+  deps.mtaSts ??= deps.relay ? undefined : createMtaStsFetcher({ resolver: deps.resolver, allowNetworks: deps.allowNetworks, ca: deps.tlsCa });
   const perDomain = new Map<string, number>();
   const running = new Set<Promise<void>>();
   const backlog: Job[] = [];
