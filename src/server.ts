@@ -10,6 +10,7 @@ import type { Config } from "./config.js";
 import { openStore, type Store } from "./db/client.js";
 import { startWorker, type Worker } from "./delivery/worker.js";
 import { createResolver } from "./dns/resolver.js";
+import { serviceSecret } from "./lib/secret.js";
 import { buildApp } from "./http/app.js";
 import type { SmtpTimeouts } from "./smtp/connection.js";
 import type { Logger } from "./lib/logger.js";
@@ -30,6 +31,9 @@ export interface StartOverrides {
 }
 
 export async function start(config: Config, logger: Logger, overrides: StartOverrides = {}): Promise<Running> {
+  // The service secret (SECRET_KEY or DATA_DIR/secret.key) is loaded first: an unwritable
+  // DATA_DIR stops the process here, not on the first POST /domains.
+  await serviceSecret(config);
   const store = await openStore({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
   await store.migrate();
   const generatedAdminKey = await ensureAdminKey(store, config.ADMIN_API_KEY);

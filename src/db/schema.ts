@@ -192,3 +192,34 @@ export const idempotencyKeys = pgTable(
   },
   (t) => [primaryKey({ columns: [t.accountId, t.key] })],
 );
+
+export const domains = pgTable(
+  "domains",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** Lower-case ASCII (IDNs as punycode), no trailing dot; unique across all accounts. */
+    name: text("name").notNull(),
+    /** DKIM selector (`pl` + random), so the record is `<selector>._domainkey.<name>`. */
+    selector: text("selector").notNull(),
+    /** rsa-sha256 | ed25519-sha256 */
+    algorithm: text("algorithm").notNull(),
+    /** PKCS#8 PEM sealed with the secret's dkim-key-encryption sub-key (src/lib/secret.ts); never returned. */
+    privateKeySealed: text("private_key_sealed").notNull(),
+    /** The DKIM TXT value to publish: `v=DKIM1; k=…; p=…`. */
+    dkimRecord: text("dkim_record").notNull(),
+    /** Per-record state of the last verification: {dkim, spf, return_path, dmarc} → {status, checked_at, detail}. */
+    checks: jsonb("checks")
+      .$type<Partial<Record<"dkim" | "spf" | "return_path" | "dmarc", { status: "pending" | "verified" | "invalid"; checked_at: string | null; detail: string | null }>>>()
+      .notNull()
+      .default({}),
+    /** pending | verified (src/domains/records.ts overallStatus). */
+    status: text("status").notNull().default("pending"),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+    /** When the domain last became verified; null while it is not. */
+    verifiedAt: tstz("verified_at"),
+  },
+  (t) => [uniqueIndex("domains_name_idx").on(t.name), index("domains_account_idx").on(t.accountId, t.id)],
+);

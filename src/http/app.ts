@@ -9,6 +9,7 @@ import type { AppDeps, AppEnv } from "./context.js";
 import { limitBody, requestLog } from "./middleware.js";
 import { problem } from "./problem.js";
 import { accountRoutes } from "./routes/accounts.js";
+import { domainRoutes } from "./routes/domains.js";
 import { healthRoutes } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -45,6 +46,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   healthRoutes(app, deps);
   accountRoutes(app, deps);
   keyRoutes(app, deps);
+  domainRoutes(app, deps);
   messageRoutes(app, deps);
   metricsRoutes(app, deps);
 

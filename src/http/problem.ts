@@ -27,6 +27,8 @@ export function statusOf(code: ErrorCode): { status: ContentfulStatusCode; title
       return { status: 422, title: "Unprocessable request" };
     case "not_ready":
       return { status: 503, title: "Not ready" };
+    case "dns_unavailable":
+      return { status: 503, title: "DNS temporarily unavailable" };
     case "internal":
       return { status: 500, title: "Internal server error" };
   }

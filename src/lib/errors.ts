@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   "validation_failed",
   "unprocessable",
   "not_ready",
+  "dns_unavailable",
   "internal",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
