@@ -1,47 +1,68 @@
 /**
- * The composer: message fields in, RFC 5322/MIME bytes out (CRLF line ends, lines ≤ 998).
- * This is the single place composition happens; the full MIME composer of issue #3 replaces
- * the body part of it behind the same signature.
+ * The composer: message fields in, RFC 5322/MIME bytes out (CRLF only, every line ≤ 998, no NUL,
+ * 7-bit unless the headers are UTF-8 under RFC 6532). This is the single place composition
+ * happens; DKIM signing (src/dkim/) runs over the bytes it returns.
+ *
+ * Body structure (RFC 2046 §5.1, RFC 2387):
+ *   text             → text/plain           html → multipart/alternative(text from html, html)
+ *   text + html      → multipart/alternative(text, html)
+ *   inline parts     → the html becomes multipart/related(html, inline…)
+ *   attachments      → multipart/mixed(body, attachment…)
  */
-import { randomBytes } from "node:crypto";
 import type { Mailbox } from "./address.js";
-import { encodePhrase, encodeUnstructured, foldHeader } from "./headers.js";
+import { FieldWriter } from "./fold.js";
+import { assertHeaderText, SUBJECT, writeMailboxes, writeUnstructured } from "./headers.js";
+import { htmlToText } from "./html-to-text.js";
+import { mediaTypeOf } from "./media-types.js";
+import { paramHeader } from "./params.js";
+import { randomToken } from "./random.js";
+import { encodeBase64, encodeText, isSevenBit, type TransferEncoding } from "./transfer-encoding.js";
+
+export { toCrlf } from "./transfer-encoding.js";
 
 export interface ComposeAttachment {
   filename: string;
   content: Buffer;
-  contentType: string;
-  contentId?: string;
+  /** `type/subtype`; guessed from the filename's extension when absent. */
+  contentType?: string;
+  /** Makes the part inline (Content-ID `<contentId>`), referenced from the html as `cid:contentId`. */
+  contentId?: string | undefined;
 }
 
 export interface ComposeInput {
   from: Mailbox;
   to: Mailbox[];
-  cc: Mailbox[];
-  replyTo: Mailbox[];
+  cc?: Mailbox[];
+  replyTo?: Mailbox[];
   subject: string;
-  text?: string;
-  html?: string;
-  attachments: ComposeAttachment[];
-  /** Caller headers, already validated (no CR/LF, none of the headers we own). */
-  headers: [string, string][];
-  date: Date;
-  messageId: string;
+  text?: string | undefined;
+  html?: string | undefined;
+  attachments?: ComposeAttachment[];
+  /** Caller headers, already validated (no CR/LF/NUL, none of the headers the composer writes). */
+  headers?: [string, string][];
+  /** Default: now. */
+  date?: Date;
+  /** `<id@domain>`; default: {@link newMessageId}(from). */
+  messageId?: string;
+  /**
+   * RFC 6532 UTF-8 headers (Unicode domains, raw UTF-8 names and subject). Forced on when any
+   * address has a UTF-8 local part; set it when the message travels with SMTPUTF8 for another
+   * reason (e.g. a Bcc recipient's local part).
+   */
+  utf8Headers?: boolean;
+  /** Add a text/plain alternative rendered from `html` when no `text` is given. Default true. */
+  textFromHtml?: boolean;
 }
 
 /** A new Message-ID `<random@from-domain>` (RFC 5322 §3.6.4). */
 export function newMessageId(from: Mailbox): string {
-  return `<${randomBytes(18).toString("base64url").replace(/[-_]/g, "x")}@${from.asciiDomain}>`;
+  return `<${randomToken(18).replace(/[-_]/g, "x")}@${from.asciiDomain}>`;
 }
 
 /** True when the message needs SMTPUTF8 to travel: a UTF-8 local part anywhere in its addresses. */
-export function needsSmtpUtf8(input: Pick<ComposeInput, "from" | "to" | "cc" | "replyTo">): boolean {
-  return [input.from, ...input.to, ...input.cc, ...input.replyTo].some((m) => m.utf8Local);
-}
-
-function formatAddress(m: Mailbox, utf8: boolean): string {
-  const addr = utf8 ? m.address : m.asciiAddress;
-  return m.name ? `${encodePhrase(m.name)} <${addr}>` : addr;
+export function needsSmtpUtf8(input: Pick<ComposeInput, "from" | "to" | "cc" | "replyTo"> & { bcc?: Mailbox[] }): boolean {
+  const any = (list: Mailbox[] | undefined) => list?.some((m) => m.utf8Local) ?? false;
+  return input.from.utf8Local || any(input.to) || any(input.cc) || any(input.replyTo) || any(input.bcc);
 }
 
 /** RFC 5322 §3.3 date-time, e.g. `Mon, 23 Nov 2026 12:00:00 +0000`. */
@@ -49,66 +70,148 @@ export function formatDate(d: Date): string {
   return d.toUTCString().replace("GMT", "+0000");
 }
 
-function boundary(): string {
-  return `=_pl_${randomBytes(18).toString("base64url")}`; // "=_" cannot appear in base64 or 7bit-checked parts
+/** Header fields the composer writes itself; a caller header with one of these names is a bug. */
+const OWN = new Set(["from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "mime-version", "dkim-signature"]);
+/** Ids are written unfolded: this keeps `Content-ID: <id>` within 998 octets. */
+const MAX_ID = 900;
+/** RFC 5322 §2.2 field-name: printable ASCII except ":". */
+const FIELD_NAME = /^[!-9;-~]{1,76}$/;
+
+/** A MIME entity before it is written: its Content-* fields and body, or its sub-parts. */
+type Part =
+  | { fields: string[]; body: Buffer; encoding: TransferEncoding }
+  | { multipart: "mixed" | "alternative" | "related"; params: [string, string][]; parts: Part[] };
+
+function textPart(text: string, subtype: "plain" | "html"): Part {
+  const { encoding, body } = encodeText(text);
+  return {
+    fields: [`Content-Type: text/${subtype}; charset=utf-8`, `Content-Transfer-Encoding: ${encoding}`],
+    body,
+    encoding,
+  };
 }
 
-function base64Lines(buf: Buffer): string {
-  return (buf.toString("base64").match(/.{1,76}/g) ?? []).join("\r\n");
-}
-
-/** Normalises every line end to CRLF (no bare CR or LF survives, ENGINE-NOTES "SMTP smuggling"). */
-export function toCrlf(text: string): string {
-  return text.replace(/\r\n|\r|\n/g, "\r\n");
-}
-
-/** A text part: 7bit when ASCII with short lines, base64 otherwise. */
-function textPart(body: string, subtype: "plain" | "html"): string {
-  const crlf = toCrlf(body);
-  const sevenBit = /^[\x01-\x7f]*$/.test(crlf) && crlf.split("\r\n").every((l) => l.length <= 998) && !crlf.includes("\0");
-  const head = `Content-Type: text/${subtype}; charset=utf-8\r\nContent-Transfer-Encoding: ${sevenBit ? "7bit" : "base64"}`;
-  return `${head}\r\n\r\n${sevenBit ? crlf : base64Lines(Buffer.from(body, "utf8"))}`;
-}
-
-function multipart(subtype: string, parts: string[]): string {
-  const b = boundary();
-  return `Content-Type: multipart/${subtype}; boundary="${b}"\r\n\r\n${parts.map((p) => `--${b}\r\n${p}\r\n`).join("")}--${b}--`;
-}
-
-function attachmentPart(a: ComposeAttachment): string {
-  const name = /^[\x20-\x7e]*$/.test(a.filename) && !/["\\]/.test(a.filename) ? `"${a.filename}"` : null;
-  const encodedName = `utf-8''${encodeURIComponent(a.filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
-  const param = name ? `filename=${name}` : `filename*=${encodedName}`;
-  const lines = [
-    `Content-Type: ${a.contentType}${name ? `; name=${name}` : ""}`,
-    "Content-Transfer-Encoding: base64",
-    `Content-Disposition: ${a.contentId ? "inline" : "attachment"}; ${param}`,
+function attachmentPart(a: ComposeAttachment): Part {
+  assertHeaderText(a.filename, "attachment filename");
+  let type = mediaTypeOf(a.filename, a.contentType);
+  let encoding: TransferEncoding = "base64";
+  // RFC 2046 §5.1.1 / §5.2.1: multipart and message/rfc822 parts may not be base64-encoded.
+  if (type.startsWith("multipart/") || type === "message/rfc822" || type === "message/partial") {
+    if (type === "message/rfc822" && isSevenBit(a.content)) encoding = "7bit";
+    else type = "application/octet-stream";
+  }
+  const fields = [
+    paramHeader("Content-Type", type, [["name", a.filename]]),
+    `Content-Transfer-Encoding: ${encoding}`,
+    paramHeader("Content-Disposition", a.contentId ? "inline" : "attachment", [["filename", a.filename]]),
   ];
-  if (a.contentId) lines.push(`Content-ID: <${a.contentId}>`);
-  return `${lines.join("\r\n")}\r\n\r\n${base64Lines(a.content)}`;
+  if (a.contentId) {
+    assertHeaderText(a.contentId, "content id");
+    if (/[\s<>]/.test(a.contentId) || a.contentId.length > MAX_ID) throw new RangeError("content id must be ≤ 900 characters without spaces or angle brackets");
+    fields.push(`Content-ID: <${a.contentId}>`);
+  }
+  return { fields, body: encoding === "base64" ? encodeBase64(a.content) : a.content, encoding };
 }
 
-/** Builds the whole message. */
+function multipart(subtype: "mixed" | "alternative" | "related", parts: Part[], params: [string, string][] = []): Part {
+  return parts.length === 1 ? parts[0]! : { multipart: subtype, params, parts };
+}
+
+/** The MIME tree of the body (see the file comment). */
+function bodyTree(input: ComposeInput): Part {
+  const attachments = input.attachments ?? [];
+  const hasHtml = input.html !== undefined;
+  const inline = hasHtml ? attachments.filter((a) => a.contentId) : [];
+  const attached = hasHtml ? attachments.filter((a) => !a.contentId) : attachments;
+  let html: Part | null = null;
+  if (input.html !== undefined) {
+    html = textPart(input.html, "html");
+    if (inline.length) html = multipart("related", [html, ...inline.map(attachmentPart)], [["type", "text/html"]]);
+  }
+  const text = input.text ?? (html && input.textFromHtml !== false ? htmlToText(input.html ?? "") : undefined);
+  const alternatives: Part[] = [];
+  if (text !== undefined) alternatives.push(textPart(text, "plain"));
+  if (html) alternatives.push(html);
+  if (!alternatives.length) alternatives.push(textPart("", "plain"));
+  const body = multipart("alternative", alternatives);
+  return multipart("mixed", [body, ...attached.map(attachmentPart)]);
+}
+
+/** The message's own header fields, in RFC 5322 §3.6 order. */
+function messageFields(input: ComposeInput, utf8: boolean): string[] {
+  const out: string[] = [];
+  const addresses = (name: string, list: Mailbox[] | undefined) => {
+    if (!list?.length) return;
+    const w = new FieldWriter(name);
+    writeMailboxes(w, list, utf8);
+    out.push(w.toString());
+  };
+  addresses("From", [input.from]);
+  addresses("To", input.to);
+  addresses("Cc", input.cc);
+  // RFC 5322 §3.6.3 allows no destination field; the group form says "nobody listed" explicitly.
+  if (!input.to.length && !input.cc?.length) out.push("To: undisclosed-recipients:;");
+  addresses("Reply-To", input.replyTo);
+  assertHeaderText(input.subject, "subject");
+  const subject = new FieldWriter("Subject");
+  writeUnstructured(subject, input.subject, { ...SUBJECT, utf8 });
+  out.push(subject.toString());
+  out.push(`Date: ${formatDate(input.date ?? new Date())}`);
+  const messageId = input.messageId ?? newMessageId(input.from);
+  assertHeaderText(messageId, "message id");
+  if (messageId.length > MAX_ID) throw new RangeError("message id is too long for one header line");
+  out.push(`Message-ID: ${messageId}`);
+  out.push("MIME-Version: 1.0");
+  for (const [name, value] of input.headers ?? []) {
+    const lower = name.toLowerCase();
+    if (!FIELD_NAME.test(name) || OWN.has(lower) || lower.startsWith("content-"))
+      throw new RangeError(`caller header ${JSON.stringify(name)} is not allowed here`);
+    assertHeaderText(value, `header ${name}`);
+    const w = new FieldWriter(name);
+    writeUnstructured(w, value, { utf8 });
+    out.push(w.toString());
+  }
+  return out;
+}
+
+const CRLF = Buffer.from("\r\n");
+
+/** Writes `part` (its fields after `lead`, which the top level uses for the message fields). */
+function write(part: Part, lead: string[], chunks: Buffer[], token: string, counter: number[]): void {
+  if ("body" in part) {
+    chunks.push(Buffer.from(`${[...lead, ...part.fields].join("\r\n")}\r\n\r\n`, "utf8"), part.body);
+    return;
+  }
+  // RFC 2046 §5.1.1: "=_" occurs in neither base64 nor quoted-printable output, and 7bit bodies
+  // are checked for the random token, so no delimiter can occur inside a part. A per-message
+  // counter before the token keeps nested boundaries from being prefixes of one another.
+  const boundary = `=_pl_${counter[0]!++}_${token}`;
+  const params: [string, string][] = [...part.params, ["boundary", boundary]];
+  chunks.push(Buffer.from(`${[...lead, paramHeader("Content-Type", `multipart/${part.multipart}`, params)].join("\r\n")}\r\n\r\n`, "utf8"));
+  const delimiter = Buffer.from(`--${boundary}\r\n`);
+  part.parts.forEach((child, i) => {
+    if (i > 0) chunks.push(CRLF); // RFC 2046 §5.1.1: the CRLF before "--" belongs to the delimiter
+    chunks.push(delimiter);
+    write(child, [], chunks, token, counter);
+  });
+  chunks.push(Buffer.from(`\r\n--${boundary}--`));
+}
+
+/** True when some 7bit leaf of `part` contains `token` (then a boundary could occur in it). */
+function collides(part: Part, token: Buffer): boolean {
+  if ("body" in part) return part.encoding === "7bit" && part.body.includes(token);
+  return part.parts.some((p) => collides(p, token));
+}
+
+/** Builds the whole message as wire bytes. Throws RangeError for input no validator should pass. */
 export function composeMessage(input: ComposeInput): Buffer {
-  const utf8 = needsSmtpUtf8(input);
-  const head: string[] = [
-    foldHeader("From", formatAddress(input.from, utf8)),
-    ...(input.to.length ? [foldHeader("To", input.to.map((m) => formatAddress(m, utf8)).join(", "))] : []),
-    ...(input.cc.length ? [foldHeader("Cc", input.cc.map((m) => formatAddress(m, utf8)).join(", "))] : []),
-    ...(input.replyTo.length ? [foldHeader("Reply-To", input.replyTo.map((m) => formatAddress(m, utf8)).join(", "))] : []),
-    foldHeader("Subject", encodeUnstructured(input.subject)),
-    `Date: ${formatDate(input.date)}`,
-    `Message-ID: ${input.messageId}`,
-    "MIME-Version: 1.0",
-    ...input.headers.map(([n, v]) => foldHeader(n, encodeUnstructured(v))),
-  ];
-  const alternatives: string[] = [];
-  if (input.text !== undefined) alternatives.push(textPart(input.text, "plain"));
-  if (input.html !== undefined) alternatives.push(textPart(input.html, "html"));
-  let body = alternatives.length === 1 ? alternatives[0]! : multipart("alternative", alternatives);
-  const inline = input.attachments.filter((a) => a.contentId);
-  const attached = input.attachments.filter((a) => !a.contentId);
-  if (inline.length) body = multipart("related", [body, ...inline.map(attachmentPart)]);
-  if (attached.length) body = multipart("mixed", [body, ...attached.map(attachmentPart)]);
-  return Buffer.from(`${head.join("\r\n")}\r\n${body}\r\n`, "utf8");
+  const utf8 = input.utf8Headers === true || needsSmtpUtf8(input);
+  const fields = messageFields(input, utf8);
+  const tree = bodyTree(input);
+  let token = randomToken(16);
+  while (collides(tree, Buffer.from(token))) token = randomToken(16);
+  const chunks: Buffer[] = [];
+  write(tree, fields, chunks, token, [0]);
+  chunks.push(CRLF);
+  return Buffer.concat(chunks);
 }

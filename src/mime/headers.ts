@@ -1,66 +1,143 @@
 /**
- * Header encoding: RFC 2047 encoded-words for unstructured text and display-name phrases,
- * and folding (RFC 5322 §2.2.3) so no line passes 78 characters where it can be avoided
- * and never 998.
+ * Header field bodies: RFC 2047 encoded-words only where RFC 2047 §5 allows them (unstructured
+ * text, display-name phrases), raw UTF-8 instead when the message travels with SMTPUTF8
+ * (RFC 6532 §3.2), and address lists folded between addresses (RFC 5322 §3.4).
  */
+import type { Mailbox } from "./address.js";
+import { encodeWords } from "./encoded-words.js";
+import { FieldWriter, HARD_LINE, octets } from "./fold.js";
 
-const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+export { encodeWords } from "./encoded-words.js";
 
-/**
- * Encodes `text` as RFC 2047 "B" encoded-words of at most 75 characters each, split on
- * character boundaries so no UTF-8 sequence is ever cut (RFC 2047 §5 (3)).
- */
-export function encodeWords(text: string): string[] {
-  const words: string[] = [];
-  const maxBytes = 45; // base64 of 45 bytes = 60 chars; with "=?utf-8?B?" and "?=" → 72 ≤ 75
-  let chunk = "";
-  let chunkBytes = 0;
-  for (const ch of text) {
-    const n = Buffer.byteLength(ch, "utf8");
-    if (chunkBytes + n > maxBytes && chunk) {
-      words.push(`=?utf-8?B?${Buffer.from(chunk, "utf8").toString("base64")}?=`);
-      chunk = "";
-      chunkBytes = 0;
-    }
-    chunk += ch;
-    chunkBytes += n;
-  }
-  if (chunk || words.length === 0) words.push(`=?utf-8?B?${Buffer.from(chunk, "utf8").toString("base64")}?=`);
-  return words;
+/** ENGINE-NOTES "Header and address injection": CR, LF and NUL are refused, never stripped. */
+export function assertHeaderText(text: string, what: string): void {
+  if (/[\r\n\0]/.test(text)) throw new RangeError(`${what} contains CR, LF or NUL`);
 }
 
-/** Unstructured header text (Subject, custom headers): as is when printable ASCII, encoded-words otherwise. */
-export function encodeUnstructured(text: string): string {
-  if (PRINTABLE_ASCII.test(text) && !/=\?/.test(text)) return text;
-  return encodeWords(text).join(" ");
+/** A raw token may hold only these (tab and printable ASCII; plus UTF-8 under RFC 6532). */
+const RAW_ASCII = /^[\t\x20-\x7e]*$/;
+const RAW_UTF8 = /^[^\x00-\x08\x0a-\x1f\x7f]*$/;
+
+export interface UnstructuredOptions {
+  /** RFC 6532 UTF-8 headers: non-ASCII words stay raw. */
+  utf8?: boolean;
+  /**
+   * Longest word kept raw. Display text (Subject) uses 77, so every line can stay within 78 by
+   * encoding longer words; caller headers keep machine-read tokens raw up to 997 (" " + token
+   * still fits one 998-octet line).
+   */
+  maxRaw?: number;
 }
+/** Subject rules: a word longer than a continuation line's 77 octets is encoded. */
+export const SUBJECT: UnstructuredOptions = { maxRaw: 77 };
 
 /**
- * A display name as an RFC 5322 phrase: atoms as is, a quoted string when it has specials,
- * encoded-words when it has non-ASCII (never inside a quoted string, RFC 2047 §5 (3)).
+ * Words that must become encoded-words: non-ASCII (unless UTF-8 headers), controls, anything a
+ * decoder could take for an encoded-word ("=?", RFC 2047 §6.2), and words too long to keep raw.
  */
-export function encodePhrase(name: string): string {
-  if (!PRINTABLE_ASCII.test(name) || /=\?/.test(name)) return encodeWords(name).join(" ");
-  if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/.test(name) && name.trim() === name && !/ {2}/.test(name)) return name;
-  return `"${name.replace(/(["\\])/g, "\\$1")}"`;
+function mustEncode(word: string, utf8: boolean, maxRaw: number): boolean {
+  return !(utf8 ? RAW_UTF8 : RAW_ASCII).test(word) || word.includes("=?") || octets(word) > maxRaw;
 }
 
+type Segment = { raw: string } | { encode: string };
+
 /**
- * Folds `Name: value` at whitespace so lines stay within 78 characters where possible.
- * A single word longer than that stays on its own line (still ≤ 998 for our inputs).
+ * Splits unstructured text at spaces into raw words and encoded spans. Neighbouring words that
+ * need encoding share one span with the spaces between them, because whitespace between two
+ * encoded-words is dropped by decoders (RFC 2047 §6.2); spaces next to raw words stay raw.
  */
-export function foldHeader(name: string, value: string): string {
-  const words = value.split(" ");
-  const lines: string[] = [];
-  let line = `${name}:`;
-  for (const word of words) {
-    if (line.length + 1 + word.length > 78 && line.length > name.length + 1 && line.trim() !== "") {
-      lines.push(line);
-      line = ` ${word}`;
+function segments(text: string, { utf8 = false, maxRaw = HARD_LINE - 1 }: UnstructuredOptions): Segment[] {
+  const out: Segment[] = [];
+  let pendingSpaces = 0; // empty words (runs of spaces) after the last span, not yet written
+  for (const word of text.split(" ")) {
+    const last = out[out.length - 1];
+    if (word === "") {
+      pendingSpaces++;
+    } else if (mustEncode(word, utf8, maxRaw)) {
+      if (last && "encode" in last) last.encode += " ".repeat(pendingSpaces + 1) + word;
+      else {
+        for (; pendingSpaces > 0; pendingSpaces--) out.push({ raw: "" });
+        out.push({ encode: word });
+      }
+      pendingSpaces = 0;
     } else {
-      line += ` ${word}`;
+      for (; pendingSpaces > 0; pendingSpaces--) out.push({ raw: "" });
+      out.push({ raw: word });
     }
   }
-  lines.push(line);
-  return lines.join("\r\n");
+  for (; pendingSpaces > 0; pendingSpaces--) out.push({ raw: "" });
+  return out;
+}
+
+/** Writes unstructured text (RFC 5322 §3.2.5), encoded-words filling the room left on each line. */
+export function writeUnstructured(w: FieldWriter, text: string, opts: UnstructuredOptions = {}): void {
+  for (const seg of segments(text, opts)) {
+    if ("raw" in seg) w.add(seg.raw);
+    else for (const word of encodeWords(seg.encode, w.room)) w.add(word);
+  }
+}
+
+/**
+ * Unstructured text encoded, unfolded (words joined by single spaces); Subject rules unless told
+ * otherwise. Its length is the encoded length the API limits (SPEC: subject ≤ 998 octets encoded).
+ */
+export function encodeUnstructured(text: string, opts: UnstructuredOptions = SUBJECT): string {
+  return segments(text, opts)
+    .flatMap((seg) => ("raw" in seg ? [seg.raw] : encodeWords(seg.encode)))
+    .join(" ");
+}
+
+// RFC 5322 §3.2.3 atext (RFC 6532 §3.2 adds UTF8-non-ascii); a phrase of atoms needs no quotes.
+const ATOMS_ASCII = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?: [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
+const ATOMS_UTF8 = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+(?: [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+)*$/u;
+/** Keep a quoted string or an atom on one 78-octet line with its neighbours: longer ones are encoded. */
+const MAX_PHRASE_TOKEN = 76;
+
+/**
+ * A display name as phrase tokens (RFC 5322 §3.2.5): atoms as they are, a quoted string when it
+ * has specials (commas, quotes…), encoded-words when it has non-ASCII (without UTF-8 headers) or
+ * is too long to sit on one line — never an encoded-word inside quotes (RFC 2047 §5 (3)).
+ */
+export function phraseTokens(name: string, utf8 = false): string[] {
+  assertHeaderText(name, "display name");
+  const plain = (utf8 ? RAW_UTF8 : /^[\x20-\x7e]*$/).test(name) && !name.includes("=?");
+  if (plain) {
+    if ((utf8 ? ATOMS_UTF8 : ATOMS_ASCII).test(name)) {
+      const atoms = name.split(" ");
+      if (atoms.every((a) => octets(a) <= MAX_PHRASE_TOKEN)) return atoms;
+    } else {
+      const quoted = `"${name.replace(/["\\]/g, "\\$&")}"`;
+      if (octets(quoted) <= MAX_PHRASE_TOKEN) return [quoted];
+    }
+  }
+  return encodeWords(name);
+}
+
+/** A display name as one phrase string (tokens joined by spaces). */
+export function encodePhrase(name: string, utf8 = false): string {
+  return phraseTokens(name, utf8).join(" ");
+}
+
+/**
+ * Writes a comma-separated address list. Each mailbox stays on one line when it fits one, so
+ * folds fall between addresses; a long display name folds between its own words.
+ */
+export function writeMailboxes(w: FieldWriter, list: readonly Mailbox[], utf8 = false): void {
+  list.forEach((m, i) => {
+    const address = utf8 ? m.address : m.asciiAddress;
+    assertHeaderText(address, "address");
+    if (!utf8 && /[^\x00-\x7f]/.test(address)) throw new RangeError("a UTF-8 local part needs UTF-8 headers (SMTPUTF8)");
+    const tokens = m.name ? [...phraseTokens(m.name, utf8), `<${address}>`] : [address];
+    if (i < list.length - 1) tokens[tokens.length - 1] += ",";
+    const width = tokens.reduce((n, t) => n + 1 + octets(t), 0);
+    if (!w.fits(width)) w.fold();
+    for (const t of tokens) w.add(t);
+  });
+}
+
+/** `Name: value` folded at spaces (value written as given: already encoded or structured). */
+export function foldHeader(name: string, value: string): string {
+  const w = new FieldWriter(name);
+  for (const token of value.split(" ")) w.add(token);
+  return w.toString();
 }

@@ -78,7 +78,8 @@ describe("POST /messages", () => {
     expect(rows.map((r) => r.domain).sort()).toEqual(["xn--bcher-kva.example", "xn--fsqu00a.xn--4rr70v"]);
     const [m] = await t.store.db.select().from(messages).where(eq(messages.id, res.body.id));
     expect(m!.smtputf8).toBe(true);
-    expect(m!.raw.toString()).toContain("Subject: =?utf-8?B?");
+    // A UTF-8 local part means SMTPUTF8, so headers travel as UTF-8 (RFC 6532).
+    expect(m!.raw.toString()).toContain("Subject: 日本語の件名 🎉\r\n");
   });
 
   it("stores scheduled_at and holds the recipients until then", async () => {
