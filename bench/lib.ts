@@ -158,3 +158,170 @@ export async function drive(server: Server, load: Load, seconds: number): Promis
   });
   return within((seconds + 30) * 1000, `autocannon against ${server.name}`, run);
 }
+
+// ─── Additions for bench/delivery.ts: children with an IPC channel, /proc readings, cleanup ───
+
+export interface Child {
+  name: string;
+  child: ChildProcess;
+  /** The last lines the child wrote to stderr (shown when something fails). */
+  stderrTail(): string;
+  /** SIGTERM, wait up to `ms` for exit, then SIGKILL. Safe to call twice. */
+  stop(ms?: number): Promise<void>;
+  /** Sends `msg` with a fresh `id` over IPC and resolves with the child's message carrying the same id. */
+  ask<T>(msg: Record<string, unknown>, ms?: number): Promise<T>;
+  /** Resolves with the next IPC message of `type`; rejects when the child exits first or `ms` pass. */
+  waitFor<T>(type: string, ms?: number): Promise<T>;
+}
+
+export interface ChildOptions {
+  /** Adds an IPC channel (process.send in the child). */
+  ipc?: boolean;
+  /** Each stdout line goes here (stdout is piped); otherwise stdout goes to `stdoutPath` or /dev/null. */
+  onStdoutLine?: (line: string) => void;
+  stdoutPath?: string;
+}
+
+/** Spawns a child whose stderr is forwarded with a prefix, optionally with IPC and a stdout line hook. */
+export function spawnChild(name: string, cmd: string, args: string[], env: Record<string, string>, opts: ChildOptions = {}): Child {
+  const out = opts.onStdoutLine ? "pipe" : fs.openSync(opts.stdoutPath ?? "/dev/null", "w");
+  const stdio: ("ignore" | "pipe" | "ipc" | number)[] = ["ignore", out, "pipe"];
+  if (opts.ipc) stdio.push("ipc");
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio });
+  if (typeof out === "number") fs.closeSync(out);
+  const tail: string[] = [];
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    for (const line of chunk.split("\n").filter(Boolean)) {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      process.stderr.write(`[${name}] ${line}\n`);
+    }
+  });
+  if (opts.onStdoutLine) {
+    const hook = opts.onStdoutLine;
+    let partial = "";
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) if (line) hook(line);
+    });
+  }
+  child.on("error", (err) => process.stderr.write(`[${name}] spawn error: ${err.message}\n`));
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+  let nextId = 1;
+  const waitFor = <T>(match: (m: Record<string, unknown>) => boolean, what: string, ms: number): Promise<T> =>
+    within(
+      ms,
+      `${name}: ${what}`,
+      new Promise<T>((resolve, reject) => {
+        const onMessage = (m: unknown) => {
+          if (typeof m !== "object" || m === null || !match(m as Record<string, unknown>)) return;
+          child.off("message", onMessage);
+          child.off("exit", onExit);
+          resolve(m as T);
+        };
+        const onExit = (code: number | null, signal: string | null) => {
+          child.off("message", onMessage);
+          reject(new Error(`${name} exited (${code ?? signal}) while waiting for ${what}:\n${tail.join("\n")}`));
+        };
+        child.on("message", onMessage);
+        child.once("exit", onExit);
+      }),
+    );
+  return {
+    name,
+    child,
+    stderrTail: () => tail.join("\n"),
+    stop: async (ms = 10_000) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const done = await Promise.race([exited.then(() => true), sleep(ms).then(() => false)]);
+      if (!done) {
+        child.kill("SIGKILL");
+        await within(5_000, `${name} exit after SIGKILL`, exited);
+      }
+    },
+    ask: <T>(msg: Record<string, unknown>, ms = 10_000) => {
+      const id = nextId++;
+      const reply = waitFor<T>((m) => m.id === id, `answer to ${String(msg.type)}`, ms);
+      child.send({ ...msg, id });
+      return reply;
+    },
+    waitFor: <T>(type: string, ms = 30_000) => waitFor<T>((m) => m.type === type, `message "${type}"`, ms),
+  };
+}
+
+/** VmRSS and VmHWM (peak RSS) of a live process in bytes, from /proc/<pid>/status; null once it is gone. */
+export function memoryOf(pid: number): { rss: number; peak: number } | null {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
+    return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+  } catch {
+    return null;
+  }
+}
+
+/** Linux reports CPU time in clock ticks; USER_HZ is 100 on every mainstream kernel build. */
+const CLOCK_TICKS = 100;
+
+/** User + system CPU seconds a process has used so far (0 when it is gone or unreadable). */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The value at quantile `q` (0…1) of an ascending array, nearest rank. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+export interface Cleanups {
+  /** Registers an undo step; steps run in reverse order. */
+  push(fn: () => Promise<void>): void;
+  /** Runs every registered step once (later calls share the first run). */
+  run(): Promise<void>;
+  /** True once `run` has been called: long steps should stop early. */
+  readonly stopping: boolean;
+  /** Throws "stopping" once cleanup has begun, so nothing new gets started. */
+  check(): void;
+}
+
+/** A registry of undo steps, run in reverse order whatever happens (as bench/api.ts does inline). */
+export function cleanups(): Cleanups {
+  const steps: (() => Promise<void>)[] = [];
+  let stopping = false;
+  let running: Promise<void> | null = null;
+  return {
+    push: (fn) => void steps.push(fn),
+    run: () => {
+      stopping = true;
+      running ??= (async () => {
+        for (let fn = steps.pop(); fn; fn = steps.pop()) await fn().catch((err: unknown) => console.error(`cleanup: ${String(err)}`));
+      })();
+      return running;
+    },
+    get stopping() {
+      return stopping;
+    },
+    check: () => {
+      if (stopping) throw new Error("stopping");
+    },
+  };
+}
+
+/** Busy CPU seconds of the whole machine so far (all cores: /proc/stat minus idle and iowait). */
+export function machineCpuSeconds(): number {
+  const line = fs.readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+  const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+}
