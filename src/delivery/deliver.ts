@@ -8,6 +8,7 @@ import { resolveDestinations } from "../dns/mx.js";
 import { checkDestination } from "../dns/guard.js";
 import type { Resolver } from "../dns/types.js";
 import { openSession, type SmtpSession, type SmtpTimeouts } from "../smtp/connection.js";
+import type { EncodedMessage } from "../smtp/data.js";
 import { bounceKind, classifyReply, defer, fail, type Classified } from "./classify.js";
 import { applyPolicy, type MtaStsFetcher } from "./mta-sts.js";
 import type { SessionPool } from "./pool.js";
@@ -16,7 +17,8 @@ export interface JobMessage {
   id: string;
   accountId: string;
   mailFrom: string;
-  raw: Buffer;
+  /** The message as DATA will carry it: encoded once (dot-stuffed, CRLF) for every transaction, or raw. */
+  data: Buffer | EncodedMessage;
   smtputf8: boolean;
   messageIdHeader: string;
   tags: Record<string, string>;
@@ -130,7 +132,7 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
     }
     triedAny = true;
     where.tls = session.tls;
-    const tx = await session.send({ from: message.mailFrom, to: rcpts.map((r) => r.email), data: message.raw, smtputf8: message.smtputf8 });
+    const tx = await session.send({ from: message.mailFrom, to: rcpts.map((r) => r.email), data: message.data, smtputf8: message.smtputf8 });
     if (!tx.ok) {
       session.close();
       const reply = tx.error.reply;

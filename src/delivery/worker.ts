@@ -11,6 +11,7 @@ import type { Logger } from "../lib/logger.js";
 import type { SmtpSession } from "../smtp/connection.js";
 import { deliverJob, type DeliverDeps, type JobMessage, type RecipientResult } from "./deliver.js";
 import { createMtaStsFetcher } from "./mta-sts.js";
+import { encodeData } from "../smtp/data.js";
 import { SessionPool } from "./pool.js";
 import { claimDue, nextDueAt, type ClaimedRecipient } from "./queue/claim.js";
 import { recordOutcomes, type FinishedTry } from "./queue/complete.js";
@@ -19,6 +20,9 @@ import { nextRetry, type RetryPolicy } from "./retry.js";
 import { QUEUE_CHANNEL } from "../lib/channels.js";
 import { metrics } from "../lib/metrics.js";
 
+
+/** Message bytes a worker holds in memory at most before it stops claiming more. */
+const MAX_LOADED_BYTES = 128 * 1024 * 1024;
 
 export interface WorkerOptions {
   store: Store;
@@ -52,7 +56,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const id = `w_${randomBytes(6).toString("hex")}`;
   const now = o.now ?? (() => new Date());
   const log = o.logger.child({ worker: id });
-  const pool = new SessionPool<SmtpSession>({ idleMs: 5_000, maxUses: 100 });
+  const pool = new SessionPool<SmtpSession>({ idleMs: 5_000, maxUses: 1_000 });
   const deps: DeliverDeps = { ...o.deliver, pool };
   deps.mtaSts ??= deps.relay ? undefined : createMtaStsFetcher({ resolver: deps.resolver, allowNetworks: deps.allowNetworks, ca: deps.tlsCa });
   const perDomain = new Map<string, number>();
@@ -150,22 +154,29 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
 
   const messages = new Map<string, JobMessage>();
   const refs = new Map<string, number>(); // jobs per message still to run
+  let loadedBytes = 0;
+  const bytesOf = new Map<string, number>(); // message id → bytes loaded
   const loadMessages = async (ids: string[]) => {
     const missing = ids.filter((m) => !messages.has(m));
     if (missing.length === 0) return;
     const rows = await o.store.rows<{ id: string; account_id: string; mail_from: string; raw: Buffer | Uint8Array; smtputf8: boolean; message_id: string; tags: Record<string, string> | string }>(
       sql`select id, account_id, mail_from, raw, smtputf8, message_id, tags from messages where id = any(${pgArray(missing)}::text[])`,
     );
-    for (const r of rows)
+    for (const r of rows) {
+      const raw = Buffer.isBuffer(r.raw) ? r.raw : Buffer.from(r.raw);
+      const encoded = encodeData(raw); // once per message, whatever the number of its transactions
+      loadedBytes += raw.length;
+      bytesOf.set(r.id, raw.length);
       messages.set(r.id, {
         id: r.id,
         accountId: r.account_id,
         mailFrom: r.mail_from,
-        raw: Buffer.isBuffer(r.raw) ? r.raw : Buffer.from(r.raw),
+        data: encoded.ok ? encoded.message : raw, // raw: the session refuses it with a clear reason
         smtputf8: r.smtputf8,
         messageIdHeader: r.message_id,
         tags: typeof r.tags === "string" ? JSON.parse(r.tags) : r.tags,
       });
+    }
   };
 
   /** Starts backlog jobs whose domain has room, while the global cap allows. */
@@ -184,6 +195,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         if (left > 0) refs.set(job.messageId, left);
         else {
           refs.delete(job.messageId);
+          loadedBytes -= bytesOf.get(job.messageId) ?? 0;
+          bytesOf.delete(job.messageId);
           messages.delete(job.messageId); // no job needs its bytes any more
         }
       });
@@ -195,7 +208,9 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     while (!stopping) {
       try {
         startReady();
-        const room = o.maxConnections - running.size - backlog.length;
+        // Claim up to one round of jobs ahead, so a freed slot starts the next job at once.
+        // Held message bytes are capped too, so a queue of large messages cannot exhaust memory.
+        const room = loadedBytes > MAX_LOADED_BYTES ? 0 : 2 * o.maxConnections - running.size - backlog.length;
         let claimed: ClaimedRecipient[] = [];
         if (room > 0) {
           const full = [...perDomain.entries()].filter(([, n]) => n >= o.domainConcurrency).map(([d]) => d);

@@ -15,23 +15,25 @@ import type { RECIPIENT_STATUSES, MESSAGE_STATUSES } from "./schemas.js";
 export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
-const ACTIVE: readonly RecipientStatus[] = ["sending", "deferred", "queued"];
-
 /**
- * A message's status from its recipients': the single state when they agree; while any is
- * still in flight, the most advanced in-flight state (sending > deferred > queued); once all
- * are final and disagree, `partially_delivered` when some were delivered, else the first
- * failure kind (bounced > failed > suppressed > cancelled).
+ * A message's status from its recipients', as an aggregate over a group of recipient rows
+ * whose state is in column `status`: the single state when they agree; while any is still in
+ * flight, the most advanced in-flight state (sending > deferred > queued); once all are final
+ * and disagree, `partially_delivered` when some were delivered, else the first failure kind
+ * (bounced > failed > suppressed > cancelled). SQL so the outcome writer can refresh message
+ * rows in the same statement as the recipients (src/delivery/queue/complete.ts).
  */
-export function summarise(states: readonly RecipientStatus[]): MessageStatus {
-  if (states.length === 0) return "queued";
-  const set = new Set(states);
-  if (set.size === 1) return states[0]!;
-  for (const s of ACTIVE) if (set.has(s)) return s;
-  if (set.has("delivered") || set.has("complained")) return "partially_delivered";
-  for (const s of ["bounced", "failed", "suppressed", "cancelled"] as const) if (set.has(s)) return s;
-  return "partially_delivered";
-}
+export const MESSAGE_SUMMARY_SQL = `case
+  when count(distinct status) = 1 then min(status)
+  when bool_or(status = 'sending') then 'sending'
+  when bool_or(status = 'deferred') then 'deferred'
+  when bool_or(status = 'queued') then 'queued'
+  when bool_or(status in ('delivered', 'complained')) then 'partially_delivered'
+  when bool_or(status = 'bounced') then 'bounced'
+  when bool_or(status = 'failed') then 'failed'
+  when bool_or(status = 'suppressed') then 'suppressed'
+  when bool_or(status = 'cancelled') then 'cancelled'
+  else 'partially_delivered' end`;
 
 /** Allowed recipient transitions; anything else is a bug and is refused. */
 export const TRANSITIONS: Readonly<Record<RecipientStatus, readonly RecipientStatus[]>> = {

@@ -36,11 +36,16 @@ export async function claimDue(
       order by next_attempt_at
       limit ${opts.limit}
       for update skip locked
-    ), grp as (
+    ), grp as materialized (
       select distinct message_id, domain from picked
     ), claim as (
-      select r.id from recipients r join grp g on r.message_id = g.message_id and r.domain = g.domain
-      where r.status in ('queued', 'deferred') and r.next_attempt_at <= ${now}::timestamptz
+      -- Widen through recipients_message_idx (a few rows per message). The due test is kept
+      -- non-indexable on purpose: with stale statistics the planner would otherwise walk every
+      -- due row through recipients_due_idx for each group (seen: 500 ms per claim).
+      select r.id from recipients r
+      where r.message_id = any(array(select message_id from grp))
+        and (r.message_id, r.domain) in (select message_id, domain from grp)
+        and r.status in ('queued', 'deferred') and (r.next_attempt_at + interval '0 s') <= ${now}::timestamptz
       for update of r skip locked
     )
     update recipients r

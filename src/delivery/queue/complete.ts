@@ -1,14 +1,14 @@
 /**
- * Record outcomes: for a batch of finished tries (possibly of many messages), in one
- * transaction: move each recipient to its new state (only while this worker still holds its
- * lease — CONVENTIONS.md #5), store the attempt, write the event (the webhook outbox), and
- * refresh each message's summary status. A fixed number of statements per batch.
+ * Record outcomes: for a batch of finished tries (possibly of many messages), in ONE statement
+ * (data-modifying CTEs are atomic): move each recipient to its new state — only while this
+ * worker still holds its lease (CONVENTIONS.md #5) — store the attempt, write the event (the
+ * webhook outbox), and refresh each message's summary status.
  */
 import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
 import type { Store } from "../../db/client.js";
 import { newId } from "../../lib/ids.js";
-import { canTransition, eventTypeFor, summarise, type RecipientStatus } from "../../messages/status.js";
+import { canTransition, eventTypeFor, MESSAGE_SUMMARY_SQL, type RecipientStatus } from "../../messages/status.js";
 import type { Reason } from "../classify.js";
 
 export interface FinishedTry {
@@ -23,7 +23,7 @@ export interface FinishedTry {
   reason: Reason;
   /** Only for deferred. */
   nextAttemptAt: Date | null;
-  /** Whether a try was actually made (false for e.g. a lifetime expiry decided without connecting). */
+  /** Whether a try was actually made (false for e.g. a null MX decided without connecting). */
   attempted: boolean;
   attempt: { startedAt: Date; durationMs: number; mx: string | null; ip: string | null; tls: { version: string; cipher: string } | null };
   bounceKind?: "hard" | "soft";
@@ -35,53 +35,58 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
   for (const t of tries) if (!canTransition("sending", t.status)) throw new Error(`bad transition sending → ${t.status}`);
   const col = <T>(f: (t: FinishedTry) => T) => pgArray(tries.map(f) as (string | number | null)[]);
   const nowIso = now.toISOString();
-  return store.db.transaction(async (tx) => {
-    const run = async <R extends Record<string, unknown>>(q: ReturnType<typeof sql>) => {
-      const res = (await tx.execute(q)) as unknown as { rows?: R[] } & R[];
-      return (res.rows ?? res) as R[];
-    };
-    const updated = await run<{ id: string }>(sql`
-      with input as (
-        select * from unnest(${col((t) => t.recipientId)}::text[], ${col((t) => t.status)}::text[],
-          ${col((t) => t.nextAttemptAt?.toISOString() ?? null)}::timestamptz[], ${col((t) => t.reason.code)}::int[],
-          ${col((t) => t.reason.enhanced)}::text[], ${col((t) => t.reason.text)}::text[], ${col((t) => t.attempt.mx)}::text[],
-          ${col((t) => t.attempt.ip)}::text[], ${col((t) => (t.attempt.tls ? JSON.stringify(t.attempt.tls) : null))}::jsonb[],
-          ${col((t) => (t.attempted ? 1 : 0))}::int[])
-          as i(id, status, next_at, code, enhanced, text, mx, ip, tls, tried)
-      )
+  const kept = await store.rows<{ id: string }>(sql`
+    with input as (
+      select * from unnest(${col((t) => t.recipientId)}::text[], ${col((t) => t.status)}::text[],
+        ${col((t) => t.nextAttemptAt?.toISOString() ?? null)}::timestamptz[], ${col((t) => t.reason.code)}::int[],
+        ${col((t) => t.reason.enhanced)}::text[], ${col((t) => t.reason.text)}::text[], ${col((t) => t.attempt.mx)}::text[],
+        ${col((t) => t.attempt.ip)}::text[], ${col((t) => t.attempt.tls?.version ?? null)}::text[],
+        ${col((t) => t.attempt.tls?.cipher ?? null)}::text[], ${col((t) => (t.attempted ? 1 : 0))}::int[],
+        ${col((t) => t.attempt.startedAt.toISOString())}::timestamptz[], ${col((t) => t.attempt.durationMs)}::int[],
+        ${col(() => newId("attempt", now.getTime()))}::text[], ${col(() => newId("event", now.getTime()))}::text[],
+        ${col((t) => eventTypeFor(t.status))}::text[], ${col((t) => JSON.stringify(eventData(t)))}::jsonb[])
+        as i(id, status, next_at, code, enhanced, text, mx, ip, tls_version, tls_cipher, tried, started_at, duration_ms,
+             attempt_id, event_id, event_type, event_data)
+    ),
+    upd as (
       update recipients r set
         status = i.status, next_attempt_at = i.next_at, attempts = r.attempts + i.tried,
         last_code = i.code, last_enhanced = i.enhanced, last_text = i.text,
-        mx = coalesce(i.mx, r.mx), ip = coalesce(i.ip, r.ip), tls = coalesce(i.tls, r.tls),
+        mx = coalesce(i.mx, r.mx), ip = coalesce(i.ip, r.ip),
+        tls = case when i.tls_version is null then r.tls else jsonb_build_object('version', i.tls_version, 'cipher', i.tls_cipher) end,
         delivered_at = case when i.status = 'delivered' then ${nowIso}::timestamptz else r.delivered_at end,
         locked_by = null, locked_until = null, updated_at = ${nowIso}::timestamptz
       from input i
       where r.id = i.id and r.locked_by = ${workerId} and r.status = 'sending'
-      returning r.id`);
-    const kept = new Set(updated.map((r) => r.id));
-    const done = tries.filter((t) => kept.has(t.recipientId));
-    if (done.length) {
-      const attempted = done.filter((t) => t.attempted);
-      const a = <T>(f: (t: FinishedTry) => T) => pgArray(attempted.map(f) as (string | number | null)[]);
-      if (attempted.length)
-        await run(sql`
-          insert into attempts (id, recipient_id, message_id, account_id, started_at, duration_ms, mx, ip, tls_version, tls_cipher, code, enhanced, text, outcome)
-          select * from unnest(${a(() => newId("attempt", now.getTime()))}::text[], ${a((t) => t.recipientId)}::text[],
-            ${a((t) => t.messageId)}::text[], ${a((t) => t.accountId)}::text[], ${a((t) => t.attempt.startedAt.toISOString())}::timestamptz[],
-            ${a((t) => t.attempt.durationMs)}::int[], ${a((t) => t.attempt.mx)}::text[], ${a((t) => t.attempt.ip)}::text[],
-            ${a((t) => t.attempt.tls?.version ?? null)}::text[], ${a((t) => t.attempt.tls?.cipher ?? null)}::text[],
-            ${a((t) => t.reason.code)}::int[], ${a((t) => t.reason.enhanced)}::text[], ${a((t) => t.reason.text)}::text[],
-            ${a((t) => t.status)}::text[])`);
-      const e = <T>(f: (t: FinishedTry) => T) => pgArray(done.map(f) as (string | number | null)[]);
-      await run(sql`
-        insert into events (id, account_id, message_id, recipient_id, type, data, created_at)
-        select * from unnest(${e(() => newId("event", now.getTime()))}::text[], ${e((t) => t.accountId)}::text[],
-          ${e((t) => t.messageId)}::text[], ${e((t) => t.recipientId)}::text[], ${e((t) => eventTypeFor(t.status))}::text[],
-          ${e((t) => JSON.stringify(eventData(t)))}::jsonb[], ${e(() => nowIso)}::timestamptz[])`);
-      await refreshMessageStatus(run, [...new Set(done.map((t) => t.messageId))]);
-    }
-    return tries.filter((t) => !kept.has(t.recipientId)).map((t) => t.recipientId);
-  });
+      returning r.id, r.message_id, r.account_id, r.status
+    ),
+    att as (
+      insert into attempts (id, recipient_id, message_id, account_id, started_at, duration_ms, mx, ip, tls_version, tls_cipher, code, enhanced, text, outcome)
+      select i.attempt_id, u.id, u.message_id, u.account_id, i.started_at, i.duration_ms, i.mx, i.ip, i.tls_version, i.tls_cipher,
+        i.code, i.enhanced, i.text, i.status
+      from upd u join input i on i.id = u.id where i.tried = 1
+    ),
+    ev as (
+      insert into events (id, account_id, message_id, recipient_id, type, data, created_at)
+      select i.event_id, u.account_id, u.message_id, u.id, i.event_type, i.event_data, ${nowIso}::timestamptz
+      from upd u join input i on i.id = u.id
+    ),
+    -- The statement cannot see its own updates in recipients, so the new states come from upd.
+    states as (
+      select message_id, status from upd
+      union all
+      select r.message_id, r.status from recipients r
+      where r.message_id in (select message_id from upd) and r.id not in (select id from upd)
+    ),
+    summary as (
+      select message_id, ${sql.raw(MESSAGE_SUMMARY_SQL)} as status from states group by message_id
+    ),
+    msg as (
+      update messages m set status = s.status from summary s where m.id = s.message_id and m.status <> s.status
+    )
+    select id from upd`);
+  const done = new Set(kept.map((r) => r.id));
+  return tries.filter((t) => !done.has(t.recipientId)).map((t) => t.recipientId);
 }
 
 /** The event body's `data` (SPEC.md "Webhooks"). */
@@ -97,21 +102,4 @@ function eventData(t: FinishedTry) {
     ...(t.status === "bounced" ? { bounce: { kind: t.bounceKind ?? "hard", source: "smtp" } } : {}),
     ...(t.attempt.mx ? { mx: t.attempt.mx, ip: t.attempt.ip } : {}),
   };
-}
-
-type Run = <R extends Record<string, unknown>>(q: ReturnType<typeof sql>) => Promise<R[]>;
-
-/** Recomputes messages.status from its recipients (src/messages/status.ts `summarise`). */
-export async function refreshMessageStatus(run: Run, messageIds: string[]): Promise<void> {
-  if (messageIds.length === 0) return;
-  const rows = await run<{ message_id: string; statuses: string[] | string }>(sql`
-    select message_id, array_agg(status) as statuses from recipients
-    where message_id = any(${pgArray(messageIds)}::text[]) group by message_id`);
-  const parse = (v: string[] | string) => (Array.isArray(v) ? v : v.replace(/^\{|\}$/g, "").split(","));
-  const ids = rows.map((r) => r.message_id);
-  const statuses = rows.map((r) => summarise(parse(r.statuses) as RecipientStatus[]));
-  await run(sql`
-    update messages m set status = i.status
-    from unnest(${pgArray(ids)}::text[], ${pgArray(statuses)}::text[]) as i(id, status)
-    where m.id = i.id and m.status <> i.status`);
 }
