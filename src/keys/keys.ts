@@ -2,12 +2,13 @@
  * API keys (SPEC.md "Words"): `pl_` + 32 random bytes in base64url, shown once, stored only as
  * SHA-256 plus a short display prefix. Scopes: send ⊂ full; admin is separate.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import crypto, { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.js";
 import { apiKeys } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
 import { notFound } from "../lib/errors.js";
+import { cacheGeneration, forgetKey, recall, remember } from "./auth-cache.js";
 
 export const SCOPES = ["send", "full", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -33,9 +34,11 @@ export function generateKey(): string {
   return `pl_${randomBytes(32).toString("base64url")}`;
 }
 
-export function hashKey(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
-}
+/** SHA-256 of the key, hex; `crypto.hash` (Node ≥ 20.12) is a one-shot digest without a Hash object. */
+export const hashKey: (key: string) => string =
+  typeof crypto.hash === "function"
+    ? (key) => crypto.hash("sha256", key, "hex")
+    : (key) => createHash("sha256").update(key, "utf8").digest("hex");
 
 export const displayPrefix = (key: string) => key.slice(0, 11);
 
@@ -66,28 +69,52 @@ export async function createKey(
 
 const LAST_USED_GRANULARITY_MS = 60_000;
 
+/** The key look-up, prepared once per database: no SQL building per request, one round trip. */
+const lookups = new WeakMap<Db, ReturnType<typeof prepareLookup>>();
+function prepareLookup(db: Db) {
+  return db
+    .select({ id: apiKeys.id, accountId: apiKeys.accountId, scopes: apiKeys.scopes, hash: apiKeys.hash, lastUsedAt: apiKeys.lastUsedAt })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.hash, sql.placeholder("hash")), isNull(apiKeys.revokedAt)))
+    .limit(1)
+    .prepare("authenticate_key");
+}
+
 /**
  * Resolves a presented key to its principal, or null when unknown or revoked. The hash is
- * looked up by index and then compared in constant time; `last_used_at` is written at most
- * once a minute so authentication stays a single read on the hot path.
+ * looked up by index and then compared in constant time; a valid key is remembered for a few
+ * seconds (./auth-cache.ts: revocations in this process apply at once, elsewhere within
+ * AUTH_CACHE_MS). `last_used_at` is written at most once a minute.
  */
 export async function authenticate(db: Db, presented: string, now = new Date()): Promise<Principal | null> {
   if (!/^pl_[A-Za-z0-9_-]{32,128}$/.test(presented)) return null;
-  const hash = hashKey(presented);
-  const [row] = await db
-    .select({ id: apiKeys.id, accountId: apiKeys.accountId, scopes: apiKeys.scopes, hash: apiKeys.hash, lastUsedAt: apiKeys.lastUsedAt })
-    .from(apiKeys)
-    .where(and(eq(apiKeys.hash, hash), isNull(apiKeys.revokedAt)))
-    .limit(1);
-  if (!row || !timingSafeEqual(Buffer.from(row.hash, "hex"), Buffer.from(hash, "hex"))) return null;
-  if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_GRANULARITY_MS) {
-    const stale = new Date(now.getTime() - LAST_USED_GRANULARITY_MS);
+  const hashHex = hashKey(presented);
+  const hash = Buffer.from(hashHex, "hex");
+  const t = now.getTime();
+  let entry = recall<Principal>(db, hashHex, t);
+  if (entry) {
+    if (!timingSafeEqual(entry.hash, hash)) return null;
+  } else {
+    const startedAt = cacheGeneration();
+    let lookup = lookups.get(db);
+    if (!lookup) lookups.set(db, (lookup = prepareLookup(db)));
+    const [row] = await lookup.execute({ hash: hashHex });
+    if (!row) return null;
+    const stored = Buffer.from(row.hash, "hex");
+    if (stored.length !== hash.length || !timingSafeEqual(stored, hash)) return null;
+    const principal: Principal = Object.freeze({ keyId: row.id, accountId: row.accountId, scopes: Object.freeze([...row.scopes]) as Scope[] });
+    entry = { db, principal, keyId: row.id, hash: stored, expiresAt: 0, lastUsedAt: row.lastUsedAt?.getTime() ?? null };
+    remember(hashHex, entry, t, startedAt);
+  }
+  if (entry.lastUsedAt === null || t - entry.lastUsedAt > LAST_USED_GRANULARITY_MS) {
+    entry.lastUsedAt = t; // set first: concurrent requests on a cached entry do not all write
+    const stale = new Date(t - LAST_USED_GRANULARITY_MS);
     await db
       .update(apiKeys)
       .set({ lastUsedAt: now })
-      .where(and(eq(apiKeys.id, row.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, stale))));
+      .where(and(eq(apiKeys.id, entry.keyId), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, stale))));
   }
-  return { keyId: row.id, accountId: row.accountId, scopes: row.scopes as Scope[] };
+  return entry.principal;
 }
 
 export interface KeyView {
@@ -129,6 +156,7 @@ export async function revokeKey(db: Db, accountId: string, id: string): Promise<
     .set({ revokedAt: new Date() })
     .where(and(eq(apiKeys.id, id), eq(apiKeys.accountId, accountId), isNull(apiKeys.revokedAt)))
     .returning();
+  forgetKey(id); // after the update: a look-up racing it cannot re-cache the key (auth-cache.ts)
   if (row) return view(row);
   const [existing] = await db
     .select()

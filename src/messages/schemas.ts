@@ -3,7 +3,7 @@
  * produce openapi.yaml (CONVENTIONS.md #2). Limits are SPEC.md's "POST /messages".
  */
 import { z } from "@hono/zod-openapi";
-import { parseMailbox } from "../mime/address.js";
+import { parseMailbox, type ParseResult } from "../mime/address.js";
 
 export const LIMITS = {
   recipients: 100,
@@ -25,11 +25,35 @@ export const OWNED_HEADERS = new Set([
 const NO_CONTROL = /^[^\x00-\x08\x0a-\x1f\x7f]*$/; // tab allowed; CR, LF, NUL and other controls refused
 const noControl = (what: string) => z.string().regex(NO_CONTROL, `${what} must not contain CR, LF, NUL or other control characters`);
 
+/**
+ * Addresses are parsed once per request: the schema's check parses each one and leaves the result
+ * here; sendMessage takes it (`takeParsedMailbox`) instead of parsing again. An entry is handed
+ * over once and then dropped, so nothing is shared between requests beyond a coincidence of
+ * timing; entries never taken (a request refused for another field) are bounded by clearing.
+ */
+const handOver = new Map<string, ParseResult>();
+const HAND_OVER_MAX = 1024;
+
+function parseForHandOver(input: string): ParseResult {
+  const r = parseMailbox(input);
+  if (handOver.size >= HAND_OVER_MAX) handOver.clear();
+  handOver.set(input, r);
+  return r;
+}
+
+/** The result the schema's check left for `input`, or a fresh parse (direct callers, dropped entries). */
+export function takeParsedMailbox(input: string): ParseResult {
+  const r = handOver.get(input);
+  if (!r) return parseMailbox(input);
+  handOver.delete(input);
+  return r;
+}
+
 const mailbox = z
   .string()
   .max(998)
   .superRefine((v, ctx) => {
-    const r = parseMailbox(v);
+    const r = parseForHandOver(v);
     if (!r.ok) ctx.addIssue({ code: "custom", message: r.error });
   })
   .openapi({ description: "An RFC 5322 mailbox: `bob@example.org` or `Bob <bob@example.org>`", example: "Bob <bob@example.org>" });

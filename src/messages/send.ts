@@ -8,11 +8,12 @@ import type { Db, Store } from "../db/client.js";
 import { idempotencyKeys } from "../db/schema.js";
 import { AppError, type FieldError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
-import { parseMailbox, type Mailbox } from "../mime/address.js";
+import type { Mailbox } from "../mime/address.js";
 import { composeMessage, needsSmtpUtf8, newMessageId } from "../mime/compose.js";
 import { encodeUnstructured } from "../mime/headers.js";
 import { insertMessage, type RecipientRow } from "./insert.js";
-import { LIMITS, type SendMessageInput } from "./schemas.js";
+import { authorizeAndSign, type DomainPolicy } from "./signing.js";
+import { LIMITS, takeParsedMailbox, type SendMessageInput } from "./schemas.js";
 
 export interface SendResult {
   id: string;
@@ -24,6 +25,8 @@ export interface SendResult {
 export interface SendOptions {
   accountId: string;
   maxMessageBytes: number;
+  /** REQUIRE_VERIFIED_DOMAIN and DKIM signing; absent → neither (tests of other parts). */
+  domainPolicy?: DomainPolicy;
   idempotency?: { key: string; requestHash: string };
   now?: Date;
 }
@@ -45,7 +48,7 @@ const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array
 
 function parseAll(values: string[], field: string, errors: FieldError[]): Mailbox[] {
   return values.flatMap((v, i) => {
-    const r = parseMailbox(v);
+    const r = takeParsedMailbox(v);
     if (r.ok) return [r.mailbox];
     errors.push({ path: `${field}/${i}`, message: r.error });
     return [];
@@ -62,7 +65,7 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
   }
 
   const errors: FieldError[] = [];
-  const fromParsed = parseMailbox(input.from);
+  const fromParsed = takeParsedMailbox(input.from);
   if (!fromParsed.ok) errors.push({ path: "from", message: fromParsed.error });
   const to = parseAll(list(input.to), "to", errors);
   const cc = parseAll(list(input.cc), "cc", errors);
@@ -79,14 +82,16 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
   const attachments = (input.attachments ?? []).map((a) => ({
     filename: a.filename,
     content: Buffer.from(a.content, "base64"),
-    contentType: a.content_type ?? "application/octet-stream",
+    contentType: a.content_type, // absent → guessed from the file name
     contentId: a.content_id,
   }));
   if (errors.length || !fromParsed.ok) throw new AppError("validation_failed", "the message has invalid fields", errors);
   const from = fromParsed.mailbox;
 
   const messageId = newMessageId(from);
-  const raw = composeMessage({
+  const smtputf8 = needsSmtpUtf8({ from, to, cc, replyTo }) || bcc.some((m) => m.utf8Local);
+  const composed = composeMessage({
+    utf8Headers: smtputf8,
     from, to, cc, replyTo,
     subject: input.subject,
     text: input.text,
@@ -96,6 +101,7 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
     date: now,
     messageId,
   });
+  const raw = opts.domainPolicy ? await authorizeAndSign(store, opts.accountId, from.asciiDomain, composed, opts.domainPolicy) : composed;
   if (raw.length > opts.maxMessageBytes)
     throw new AppError("payload_too_large", `the composed message is ${raw.length} bytes; the limit is ${opts.maxMessageBytes}`);
 
@@ -141,7 +147,7 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
       addresses: { to: shown(to), cc: shown(cc), bcc: shown(bcc), reply_to: shown(replyTo) },
       tags: input.tags ?? {},
       raw,
-      smtputf8: needsSmtpUtf8({ from, to, cc, replyTo }) || bcc.some((m) => m.utf8Local),
+      smtputf8,
       scheduledAt,
       createdAt: now,
     },

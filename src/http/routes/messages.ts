@@ -1,5 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { AppError } from "../../lib/errors.js";
+import { serviceSecret } from "../../lib/secret.js";
 import { cancelMessage } from "../../messages/cancel.js";
 import { getMessage, listMessages } from "../../messages/queries.js";
 import { messageTimeline } from "../../messages/timeline.js";
@@ -115,6 +116,7 @@ export function messageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     const { result, replayed } = await sendMessage(deps.store, c.req.valid("json"), {
       accountId: accountOf(c),
       maxMessageBytes: deps.config.MAX_MESSAGE_BYTES,
+      domainPolicy: { requireVerified: deps.config.REQUIRE_VERIFIED_DOMAIN, secret: await serviceSecret(deps.config) },
       idempotency,
     });
     if (replayed) c.header("Idempotent-Replayed", "true");

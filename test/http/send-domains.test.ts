@@ -1,0 +1,93 @@
+/**
+ * The send path and sending domains together: REQUIRE_VERIFIED_DOMAIN refuses a From domain the
+ * account has not verified (422 naming it), and a verified domain's messages are stored signed
+ * so that an independent verifier (mailauth) accepts them with the published DKIM record.
+ */
+import { dkimVerify } from "mailauth/lib/dkim/verify.js";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { messages } from "../../src/db/schema.js";
+import { createTestApp, type TestApp } from "../helpers/app.js";
+import { startDnsServer, type DnsServer, type Zone } from "../helpers/dns-server.js";
+
+let t: TestApp;
+let dns: DnsServer;
+const zone: Zone = {};
+
+beforeAll(async () => {
+  dns = await startDnsServer(zone);
+  t = await createTestApp({ REQUIRE_VERIFIED_DOMAIN: "true", DNS_SERVERS: dns.address, HELO_NAME: "mta.postline.test" });
+});
+afterAll(async () => {
+  await t.close();
+  await dns.close();
+});
+
+const body = (from: string) => ({ from, to: "bob@example.org", subject: "Signed", text: "Hello, signed world." });
+
+/** Publishes every record POST /domains asked for, as its owner would. */
+function publish(domain: { records: { name: string; value: string }[] }) {
+  for (const r of domain.records) {
+    const entry = (zone[r.name] ??= {});
+    // A TXT character-string holds 255 octets; longer values (RSA keys) are split, as in a zone file.
+    entry.TXT = [...(entry.TXT ?? []), r.value.match(/.{1,255}/g) ?? [""]];
+  }
+  dns.setZone(zone);
+}
+
+async function storedRaw(id: string): Promise<Buffer> {
+  const [m] = await t.store.db.select({ raw: messages.raw }).from(messages).where(eq(messages.id, id));
+  return m!.raw;
+}
+
+const mailauthResolver = async (name: string, type: string) => {
+  const txt = type === "TXT" ? zone[name.toLowerCase()]?.TXT : undefined;
+  if (!txt?.length) throw Object.assign(new Error(`no ${type} for ${name}`), { code: "ENOTFOUND" });
+  return txt.map((v) => [typeof v === "string" ? v : Array.isArray(v) ? v.join("") : String(v.data)]);
+};
+
+describe("sending from a domain", () => {
+  it("refuses a From domain that is not a sending domain of the account, naming it", async () => {
+    const a = await t.account("no-domain");
+    const res = await t.json("POST", "/messages", { key: a.key, body: body("Alice <alice@unregistered.example>") });
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toContain("unregistered.example");
+    expect(res.body.errors[0].path).toBe("from");
+  });
+
+  for (const algorithm of ["rsa-sha256", "ed25519-sha256"] as const)
+    it(`refuses a pending domain, then signs with ${algorithm} once it is verified, so that mailauth passes it`, async () => {
+      const a = await t.account(algorithm);
+      const name = `${algorithm.slice(0, 3)}.signing.example`;
+      const created = await t.json("POST", "/domains", { key: a.key, body: { name, algorithm } });
+      expect(created.status).toBe(201);
+      const pending = await t.json("POST", "/messages", { key: a.key, body: body(`Alice <alice@${name}>`) });
+      expect(pending.status).toBe(422);
+      expect(pending.body.detail).toMatch(/not verified/);
+
+      publish(created.body);
+      const verified = await t.json("POST", `/domains/${created.body.id}/verify`, { key: a.key });
+      expect(verified.body.status).toBe("verified");
+
+      const sent = await t.json("POST", "/messages", { key: a.key, body: body(`Alice <alice@${name}>`) });
+      expect(sent.status).toBe(202);
+      const raw = await storedRaw(sent.body.id);
+      expect(raw.toString()).toMatch(new RegExp(`^DKIM-Signature: v=1; a=${algorithm};`));
+      const result = await dkimVerify(raw, { resolver: mailauthResolver, curTime: new Date() });
+      expect(result.results.map((r: any) => [r.signingDomain, r.status.result])).toEqual([[name, "pass"]]);
+      // One changed body byte breaks it.
+      const tampered = Buffer.from(raw.toString().replace("Hello, signed world.", "Hello, signed World."));
+      const bad = await dkimVerify(tampered, { resolver: mailauthResolver, curTime: new Date() });
+      expect(bad.results[0]?.status.result).not.toBe("pass");
+    });
+
+  it("does not offer one account's domain to another account", async () => {
+    const owner = await t.account("owner");
+    const other = await t.account("other");
+    const created = await t.json("POST", "/domains", { key: owner.key, body: { name: "owned.example" } });
+    publish(created.body);
+    expect((await t.json("POST", `/domains/${created.body.id}/verify`, { key: owner.key })).body.status).toBe("verified");
+    const res = await t.json("POST", "/messages", { key: other.key, body: body("x@owned.example") });
+    expect(res.status).toBe(422);
+  });
+});
