@@ -13,6 +13,7 @@ import { domainRoutes } from "./routes/domains.js";
 import { healthRoutes } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys.js";
 import { messageRoutes } from "./routes/messages.js";
+import { rawMessageRoutes } from "./routes/messages-raw.js";
 import { countRequests, metricsRoutes } from "./routes/metrics.js";
 
 const HTTP_CODES: Record<number, ErrorCode> = {
@@ -47,6 +48,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   accountRoutes(app, deps);
   keyRoutes(app, deps);
   domainRoutes(app, deps);
+  rawMessageRoutes(app, deps); // before /messages/{id} routes, though methods differ
   messageRoutes(app, deps);
   metricsRoutes(app, deps);
 

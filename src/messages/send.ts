@@ -105,19 +105,51 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
   if (raw.length > opts.maxMessageBytes)
     throw new AppError("payload_too_large", `the composed message is ${raw.length} bytes; the limit is ${opts.maxMessageBytes}`);
 
-  // Duplicate recipients collapse (case-insensitively); the first occurrence decides the kind.
+  const shown = (ms: Mailbox[]) => ms.map((m) => (m.name ? `${m.name} <${m.address}>` : m.address));
+  return storeAccepted(store, opts, now, {
+    messageId,
+    mailFrom: from.address,
+    fromHeader: shown([from])[0]!,
+    subject: input.subject,
+    addresses: { to: shown(to), cc: shown(cc), bcc: shown(bcc), reply_to: shown(replyTo) },
+    tags: input.tags ?? {},
+    raw,
+    smtputf8,
+    scheduledAt,
+    recipients: [
+      ...to.map((m) => ({ m, kind: "to" as const })),
+      ...cc.map((m) => ({ m, kind: "cc" as const })),
+      ...bcc.map((m) => ({ m, kind: "bcc" as const })),
+    ],
+  });
+}
+
+export interface Accepted {
+  messageId: string;
+  mailFrom: string;
+  fromHeader: string;
+  subject: string;
+  addresses: { to: string[]; cc: string[]; bcc: string[]; reply_to: string[] };
+  tags: Record<string, string>;
+  raw: Buffer;
+  smtputf8: boolean;
+  scheduledAt: Date | null;
+  recipients: { m: Mailbox; kind: "to" | "cc" | "bcc" }[];
+}
+
+/**
+ * Stores an accepted message (composed or raw) with one recipient row per envelope recipient —
+ * duplicates collapse case-insensitively, the first occurrence deciding the kind — and its
+ * idempotency record; a concurrent request that won the same key is replayed.
+ */
+export async function storeAccepted(store: Store, opts: SendOptions, now: Date, a: Accepted): Promise<SendOutcome> {
   const seen = new Set<string>();
-  const rcpts = [
-    ...to.map((m) => ({ m, kind: "to" as const })),
-    ...cc.map((m) => ({ m, kind: "cc" as const })),
-    ...bcc.map((m) => ({ m, kind: "bcc" as const })),
-  ].filter(({ m }) => {
+  const rcpts = a.recipients.filter(({ m }) => {
     const key = m.address.toLowerCase();
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
-
   const id = newId("message", now.getTime());
   const recipientRows: RecipientRow[] = rcpts.map(({ m, kind }) => ({
     id: newId("recipient", now.getTime()),
@@ -125,37 +157,23 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
     emailKey: m.address.toLowerCase(),
     domain: m.asciiDomain,
     kind,
-    nextAttemptAt: scheduledAt && scheduledAt > now ? scheduledAt : now,
+    nextAttemptAt: a.scheduledAt && a.scheduledAt > now ? a.scheduledAt : now,
   }));
   const result: SendResult = {
     id,
-    message_id: messageId,
+    message_id: a.messageId,
     status: "queued",
     recipients: recipientRows.map((r) => ({ id: r.id, email: r.email, status: "queued" as const })),
   };
-  const shown = (ms: Mailbox[]) => ms.map((m) => (m.name ? `${m.name} <${m.address}>` : m.address));
-
+  const { recipients: _r, ...row } = a;
   const stored = await insertMessage(
     store,
-    {
-      id,
-      accountId: opts.accountId,
-      messageId,
-      mailFrom: from.address,
-      fromHeader: shown([from])[0]!,
-      subject: input.subject,
-      addresses: { to: shown(to), cc: shown(cc), bcc: shown(bcc), reply_to: shown(replyTo) },
-      tags: input.tags ?? {},
-      raw,
-      smtputf8,
-      scheduledAt,
-      createdAt: now,
-    },
+    { ...row, id, accountId: opts.accountId, createdAt: now },
     recipientRows,
     opts.idempotency && { ...opts.idempotency, response: result, expiredBefore: new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS) },
   );
   if (!stored && opts.idempotency) {
-    const earlier = await findIdempotent(db, opts.accountId, opts.idempotency, now);
+    const earlier = await findIdempotent(store.db, opts.accountId, opts.idempotency, now);
     if (earlier) return { result: earlier, replayed: true };
     throw new AppError("conflict", "a request with this Idempotency-Key is in progress; retry");
   }
@@ -163,7 +181,7 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
 }
 
 /** The stored response for the key, or null; 409 when the key was used with another body. */
-async function findIdempotent(
+export async function findIdempotent(
   db: Db,
   accountId: string,
   idem: { key: string; requestHash: string },

@@ -91,3 +91,45 @@ describe("sending from a domain", () => {
     expect(res.status).toBe(422);
   });
 });
+
+describe("POST /messages/raw", () => {
+  it("stores a caller's message normalised to CRLF, without Bcc, with Message-ID and Date added, and signed", async () => {
+    const a = await t.account("raw");
+    const created = await t.json("POST", "/domains", { key: a.key, body: { name: "raw.example", algorithm: "ed25519-sha256" } });
+    publish(created.body);
+    await t.json("POST", `/domains/${created.body.id}/verify`, { key: a.key });
+    const message = "From: Raw Sender <news@raw.example>\nTo: bob@example.org\nBcc: hidden@example.net\nSubject: Raw one\n\nHello\n.\nbye\n";
+    const res = await t.json("POST", "/messages/raw", {
+      key: a.key,
+      body: { from: "bounces@raw.example", to: ["bob@example.org", "BOB@example.org", "carol@example.net"], raw: Buffer.from(message).toString("base64") },
+    });
+    expect(res.status).toBe(202);
+    expect(res.body.recipients.map((r: any) => r.email)).toEqual(["bob@example.org", "carol@example.net"]);
+    const raw = await storedRaw(res.body.id);
+    const text = raw.toString();
+    expect(text.replace(/\r\n/g, "")).not.toMatch(/[\r\n]/);
+    expect(text).not.toMatch(/^Bcc:/im);
+    expect(text).toContain(`Message-ID: ${res.body.message_id}\r\n`);
+    expect(text).toMatch(/\r\nDate: .+\r\n\r\nHello\r\n\.\r\nbye\r\n$/);
+    const result = await dkimVerify(raw, { resolver: mailauthResolver, curTime: new Date() });
+    expect(result.results.map((r: any) => r.status.result)).toEqual(["pass"]);
+    const got = await t.json("GET", `/messages/${res.body.id}`, { key: a.key });
+    expect(got.body).toMatchObject({ subject: "Raw one", from: "Raw Sender <news@raw.example>" });
+  });
+
+  it("refuses a message that does not parse, a long line, and an unverified From domain, storing nothing", async () => {
+    const a = await t.account("raw-bad");
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    const bad = [
+      [b64("no header here\n\nbody\n"), 422, /raw/],
+      [b64(`From: x@unverified.example\n\n${"y".repeat(1200)}\n`), 422, /998/],
+      [b64("From: x@unverified.example\n\nbody\n"), 422, /unverified\.example/],
+    ] as const;
+    for (const [raw, status, detail] of bad) {
+      const res = await t.json("POST", "/messages/raw", { key: a.key, body: { from: "x@unverified.example", to: "bob@example.org", raw } });
+      expect(res.status).toBe(status);
+      expect(JSON.stringify(res.body)).toMatch(detail);
+    }
+    expect((await t.json("GET", "/messages", { key: a.key })).body.data).toEqual([]);
+  });
+});
