@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { pgArray } from "../db/arrays.js";
 import type { Store } from "../db/client.js";
-import type { Logger } from "../lib/logger.js";
+import { safeError, type Logger } from "../lib/logger.js";
 import type { SmtpSession } from "../smtp/connection.js";
 import { deliverJob, type DeliverDeps, type JobMessage, type RecipientResult } from "./deliver.js";
 import { createMtaStsFetcher } from "./mta-sts.js";
@@ -86,7 +86,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         for (const t of batch) metrics.deliveryOutcomes.inc({ status: t.status });
         if (lost.length) log.warn({ count: lost.length }, "lease lost before the outcome was written; the result is dropped");
       } catch (err) {
-        log.error({ err, count: batch.length }, "recording outcomes failed; leases will expire and the recipients be retried");
+        log.error({ err: safeError(err), count: batch.length }, "recording outcomes failed; leases will expire and the recipients be retried");
       } finally {
         for (const t of batch) held.delete(t.recipientId);
         flushing = null;
@@ -141,7 +141,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       results.forEach((r, i) => pending.push(toFinished(msg, r, job.recipients[i]!, jitter)));
       scheduleFlush();
     } catch (err) {
-      log.error({ err, message: job.messageId, domain: job.domain }, "delivery job crashed; releasing its recipients");
+      log.error({ err: safeError(err), message: job.messageId, domain: job.domain }, "delivery job crashed; releasing its recipients");
       await releaseLeases(o.store, id, job.recipients.map((r) => r.id), now()).catch(() => {});
       job.recipients.forEach((r) => held.delete(r.id));
     } finally {
@@ -241,7 +241,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
           };
         });
       } catch (err) {
-        log.error({ err }, "worker loop error; retrying shortly");
+        log.error({ err: safeError(err) }, "worker loop error; retrying shortly");
         await new Promise((r) => setTimeout(r, 1_000));
       }
     }
@@ -250,7 +250,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const unlisten = await o.store.listen(QUEUE_CHANNEL, wake);
   const heartbeat = setInterval(() => {
     const until = new Date(now().getTime() + o.leaseMs);
-    void extendLeases(o.store, id, [...held], until).catch((err: unknown) => log.warn({ err }, "lease heartbeat failed"));
+    void extendLeases(o.store, id, [...held], until).catch((err: unknown) => log.warn({ err: safeError(err) }, "lease heartbeat failed"));
   }, Math.max(50, Math.floor(o.leaseMs / 3)));
   const reaper = setInterval(() => {
     void reapExpiredLeases(o.store, now())

@@ -8,6 +8,7 @@ import { domains } from "../db/schema.js";
 import { AppError, notFound } from "../lib/errors.js";
 import { isId, newId } from "../lib/ids.js";
 import type { ServiceSecret } from "../lib/secret.js";
+import { forgetDomains } from "./signing.js";
 import { forgetPrivateKey, generateDkimKey, newSelector, sealPrivateKey, type DkimAlgorithm } from "./keys.js";
 import { normalizeDomainName } from "./names.js";
 import { expectedRecords, type RecordPurpose, type RecordSettings, type RecordStatus } from "./records.js";
@@ -97,6 +98,7 @@ export async function createDomain(
     .onConflictDoNothing({ target: domains.name })
     .returning();
   if (!row) throw taken(name);
+  forgetDomains();
   return domainView(row, settings);
 }
 
@@ -137,5 +139,6 @@ export async function deleteDomain(db: Db, accountId: string, id: string): Promi
     .returning({ id: domains.id, name: domains.name });
   if (!row) throw notFound("domain");
   forgetPrivateKey(row.id);
+  forgetDomains();
   return { id: row.id, name: row.name, deleted: true };
 }

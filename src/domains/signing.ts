@@ -1,8 +1,9 @@
 /**
  * What the send path asks of sending domains: the DKIM key for a From domain, and whether the
- * account may send from it (REQUIRE_VERIFIED_DOMAIN). Each call reads the row (one indexed
- * look-up), so a domain deleted or re-verified by any process counts at once; only the
- * decrypted, parsed key is cached (keys.ts).
+ * account may send from it (REQUIRE_VERIFIED_DOMAIN). The row is remembered for
+ * DOMAIN_CACHE_MS (this is on every POST /messages): a change made in this process
+ * (create, verify, delete → `forgetDomains`) counts at once, one made by another process
+ * within that time. The decrypted, parsed key is cached separately (keys.ts).
  */
 import type { KeyObject } from "node:crypto";
 import { and, eq } from "drizzle-orm";
@@ -36,10 +37,7 @@ export interface SigningKey {
 export async function signingKeyFor(store: Pick<Store, "db">, accountId: string, fromDomain: string, secret: ServiceSecret): Promise<SigningKey | null> {
   const checked = normalizeDomainName(fromDomain);
   if (!checked.ok) return null;
-  const [row] = await store.db
-    .select()
-    .from(domains)
-    .where(and(eq(domains.name, checked.name), eq(domains.accountId, accountId)));
+  const row = await domainRow(store, accountId, checked.name);
   if (!row) return null;
   const key = unsealPrivateKey(secret, row);
   return {
@@ -51,6 +49,30 @@ export async function signingKeyFor(store: Pick<Store, "db">, accountId: string,
     privateKeyPem: key.privateKeyPem,
     privateKey: key.privateKey,
   };
+}
+
+export const DOMAIN_CACHE_MS = 2_000;
+const MAX_CACHED = 10_000;
+type DomainRow = typeof domains.$inferSelect;
+const cache = new Map<string, { db: unknown; row: DomainRow | null; expiresAt: number }>();
+
+/** Drops every remembered domain row (called on create, verify and delete in this process). */
+export function forgetDomains(): void {
+  cache.clear();
+}
+
+async function domainRow(store: Pick<Store, "db">, accountId: string, name: string): Promise<DomainRow | null> {
+  const key = `${accountId} ${name}`;
+  const now = Date.now();
+  const hit = cache.get(key);
+  if (hit && hit.expiresAt > now && hit.db === store.db) return hit.row;
+  const [row] = await store.db
+    .select()
+    .from(domains)
+    .where(and(eq(domains.name, name), eq(domains.accountId, accountId)));
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(key, { db: store.db, row: row ?? null, expiresAt: now + DOMAIN_CACHE_MS });
+  return row ?? null;
 }
 
 /** True when `fromDomain` is a verified sending domain of the account. */

@@ -10,6 +10,7 @@
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { domains } from "../db/schema.js";
+import { forgetDomains } from "./signing.js";
 import type { Resolver } from "../dns/types.js";
 import { AppError, notFound } from "../lib/errors.js";
 import { domainView, findDomain, type DomainView } from "./domains.js";
@@ -77,5 +78,6 @@ export async function verifyDomain(
     .where(and(eq(domains.id, row.id), eq(domains.accountId, accountId)))
     .returning();
   if (!updated) throw notFound("domain"); // deleted while we were looking
+  forgetDomains();
   return domainView(updated, settings);
 }

@@ -6,6 +6,7 @@ import { stringify } from "yaml";
 import { AppError, type ErrorCode, type FieldError } from "../lib/errors.js";
 import { LIMITS } from "../messages/schemas.js";
 import type { AppDeps, AppEnv } from "./context.js";
+import { safeError } from "../lib/logger.js";
 import { limitBody, requestLog } from "./middleware.js";
 import { problem } from "./problem.js";
 import { accountRoutes } from "./routes/accounts.js";
@@ -71,7 +72,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       const detail = err.status === 400 ? "the request body is not valid JSON" : err.message;
       return problem(c, HTTP_CODES[err.status]!, detail);
     }
-    deps.logger.error({ err, req_id: c.get("requestId"), path: c.req.path }, "unhandled error");
+    deps.logger.error({ err: safeError(err), req_id: c.get("requestId"), path: c.req.path }, "unhandled error");
     return problem(c, "internal", "an unexpected error occurred; it has been logged");
   });
   return app;
