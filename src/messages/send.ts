@@ -11,7 +11,7 @@ import { newId } from "../lib/ids.js";
 import type { Mailbox } from "../mime/address.js";
 import { composeMessage, needsSmtpUtf8, newMessageId } from "../mime/compose.js";
 import { encodeUnstructured } from "../mime/headers.js";
-import { insertMessage, type RecipientRow } from "./insert.js";
+import { insertMessage, type MessageRow, type RecipientRow } from "./insert.js";
 import { authorizeAndSign, type DomainPolicy } from "./signing.js";
 import { LIMITS, takeParsedMailbox, type SendMessageInput } from "./schemas.js";
 
@@ -124,18 +124,10 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
   });
 }
 
-export interface Accepted {
-  messageId: string;
-  mailFrom: string;
-  fromHeader: string;
-  subject: string;
-  addresses: { to: string[]; cc: string[]; bcc: string[]; reply_to: string[] };
-  tags: Record<string, string>;
-  raw: Buffer;
-  smtputf8: boolean;
-  scheduledAt: Date | null;
+/** A message ready to store: its row without the ids and time storeAccepted assigns, and its envelope recipients. */
+export type Accepted = Omit<MessageRow, "id" | "accountId" | "createdAt"> & {
   recipients: { m: Mailbox; kind: "to" | "cc" | "bcc" }[];
-}
+};
 
 /**
  * Stores an accepted message (composed or raw) with one recipient row per envelope recipient —

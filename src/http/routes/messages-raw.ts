@@ -1,10 +1,9 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { serviceSecret } from "../../lib/secret.js";
 import { sendMessageResponse } from "../../messages/schemas.js";
 import { sendRawMessage, sendRawSchema } from "../../messages/send-raw.js";
-import { requestHash } from "../../messages/send.js";
 import type { AppDeps, AppEnv } from "../context.js";
-import { accountOf, requireScope } from "../middleware.js";
+import { requireScope } from "../middleware.js";
+import { sendOptions } from "./messages.js";
 import { pick, security } from "./shared.js";
 
 const sendRaw = createRoute({
@@ -27,14 +26,7 @@ const sendRaw = createRoute({
 
 export function rawMessageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi({ ...sendRaw, middleware: [requireScope(deps, "send")] as const }, async (c) => {
-    const key = c.req.valid("header")["idempotency-key"];
-    const idempotency = key ? { key, requestHash: requestHash("POST", "/messages/raw", await c.req.text()) } : undefined;
-    const { result, replayed } = await sendRawMessage(deps.store, c.req.valid("json"), {
-      accountId: accountOf(c),
-      maxMessageBytes: deps.config.MAX_MESSAGE_BYTES,
-      domainPolicy: { requireVerified: deps.config.REQUIRE_VERIFIED_DOMAIN, secret: await serviceSecret(deps.config) },
-      idempotency,
-    });
+    const { result, replayed } = await sendRawMessage(deps.store, c.req.valid("json"), await sendOptions(c, deps, c.req.valid("header")["idempotency-key"]));
     if (replayed) c.header("Idempotent-Replayed", "true");
     return c.json(result, 202);
   });

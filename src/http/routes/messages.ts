@@ -1,4 +1,5 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { AppError } from "../../lib/errors.js";
 import { serviceSecret } from "../../lib/secret.js";
 import { cancelMessage } from "../../messages/cancel.js";
@@ -11,7 +12,7 @@ import {
   sendMessageResponse,
   sendMessageSchema,
 } from "../../messages/schemas.js";
-import { requestHash, sendMessage } from "../../messages/send.js";
+import { requestHash, sendMessage, type SendOptions } from "../../messages/send.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { accountOf, requireScope } from "../middleware.js";
 import { pick, security } from "./shared.js";
@@ -108,17 +109,21 @@ const checkId = (id: string) => {
   return id;
 };
 
+/** What both send routes (composed and raw) pass to the service: account, limits, domain rule, idempotency. */
+export async function sendOptions(c: Context<AppEnv>, deps: AppDeps, idempotencyKey: string | undefined): Promise<SendOptions> {
+  const idempotency = idempotencyKey ? { key: idempotencyKey, requestHash: requestHash(c.req.method, c.req.path, await c.req.text()) } : undefined;
+  return {
+    accountId: accountOf(c),
+    maxMessageBytes: deps.config.MAX_MESSAGE_BYTES,
+    domainPolicy: { requireVerified: deps.config.REQUIRE_VERIFIED_DOMAIN, secret: await serviceSecret(deps.config) },
+    idempotency,
+  };
+}
+
 export function messageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   const db = deps.store.db;
   app.openapi({ ...send, middleware: [requireScope(deps, "send")] as const }, async (c) => {
-    const key = c.req.valid("header")["idempotency-key"];
-    const idempotency = key ? { key, requestHash: requestHash("POST", "/messages", await c.req.text()) } : undefined;
-    const { result, replayed } = await sendMessage(deps.store, c.req.valid("json"), {
-      accountId: accountOf(c),
-      maxMessageBytes: deps.config.MAX_MESSAGE_BYTES,
-      domainPolicy: { requireVerified: deps.config.REQUIRE_VERIFIED_DOMAIN, secret: await serviceSecret(deps.config) },
-      idempotency,
-    });
+    const { result, replayed } = await sendMessage(deps.store, c.req.valid("json"), await sendOptions(c, deps, c.req.valid("header")["idempotency-key"]));
     if (replayed) c.header("Idempotent-Replayed", "true");
     return c.json(result, 202);
   });
