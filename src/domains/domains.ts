@@ -9,7 +9,8 @@ import { AppError, notFound } from "../lib/errors.js";
 import { isId, newId } from "../lib/ids.js";
 import type { ServiceSecret } from "../lib/secret.js";
 import { forgetDomains } from "./signing.js";
-import { forgetPrivateKey, generateDkimKey, newSelector, sealPrivateKey, type DkimAlgorithm } from "./keys.js";
+import { generateDkimKey } from "../dkim/keys.js";
+import { forgetPrivateKey, newSelector, sealPrivateKey, type DkimAlgorithm } from "./keys.js";
 import { normalizeDomainName } from "./names.js";
 import { expectedRecords, type RecordPurpose, type RecordSettings, type RecordStatus } from "./records.js";
 
@@ -92,8 +93,8 @@ export async function createDomain(
       name,
       selector: newSelector(),
       algorithm,
-      privateKeySealed: sealPrivateKey(secret, id, key.privateKeyPem),
-      dkimRecord: key.dkimRecord,
+      privateKeySealed: sealPrivateKey(secret, id, key.privateKey),
+      dkimRecord: key.dnsRecord,
     })
     .onConflictDoNothing({ target: domains.name })
     .returning();
