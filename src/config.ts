@@ -23,6 +23,20 @@ const duration = (def: string) =>
       return ms;
     });
 
+/** A byte size like 20MB, at least 1 KB. */
+const size = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v, ctx) => {
+      const n = parseBytes(v);
+      if (n === null || n < 1024) {
+        ctx.addIssue({ code: "custom", message: `"${v}" is not a size like ${def} (at least 1KB)` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
 const bool = (def: boolean) =>
   z
     .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
@@ -115,17 +129,17 @@ const envSchema = z.object({
   DOMAIN_CONCURRENCY: z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(1, "must be ≥ 1").max(1000).default(10),
   MAX_CONNECTIONS: z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(1, "must be ≥ 1").max(10_000).default(100),
   DELIVERY_LEASE: duration("2m"),
-  MAX_MESSAGE_BYTES: z
-    .string()
-    .default("20MB")
-    .transform((v, ctx) => {
-      const n = parseBytes(v);
-      if (n === null || n < 1024) {
-        ctx.addIssue({ code: "custom", message: `"${v}" is not a size like 20MB (at least 1KB)` });
-        return z.NEVER;
-      }
-      return n;
-    }),
+  MAX_MESSAGE_BYTES: size("20MB"),
+  /** Webhooks: a delivery not answered 2xx within this time is marked failed (issue #5). */
+  WEBHOOK_RETRY_LIFETIME: duration("24h"),
+  /** Webhooks: first retry delay; each next one doubles (capped at 1 h), with jitter. */
+  WEBHOOK_RETRY_BASE: duration("30s"),
+  /** Webhooks: deadline of one POST, connect to end of the answer. */
+  WEBHOOK_TIMEOUT: duration("10s"),
+  /** Webhooks: POSTs in flight at once to one endpoint, per process. */
+  WEBHOOK_CONCURRENCY: z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(1, "must be ≥ 1").max(1000).default(16),
+  /** Inbound listener: largest message accepted (SIZE and a hard cut-off while reading). */
+  INBOUND_MAX_BYTES: size("10MB"),
   PUBLIC_URL: z.url({ message: "must be an http(s) URL" }).optional(),
   SECRET_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

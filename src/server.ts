@@ -33,7 +33,7 @@ export interface StartOverrides {
 export async function start(config: Config, logger: Logger, overrides: StartOverrides = {}): Promise<Running> {
   // The service secret (SECRET_KEY or DATA_DIR/secret.key) is loaded first: an unwritable
   // DATA_DIR stops the process here, not on the first POST /domains.
-  await serviceSecret(config);
+  const secret = await serviceSecret(config);
   const store = await openStore({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
   await store.migrate();
   const generatedAdminKey = await ensureAdminKey(store, config.ADMIN_API_KEY);
@@ -67,6 +67,7 @@ export async function start(config: Config, logger: Logger, overrides: StartOver
       domainConcurrency: config.DOMAIN_CONCURRENCY,
       maxConnections: config.MAX_CONNECTIONS,
       leaseMs: config.DELIVERY_LEASE,
+      verp: config.RETURN_PATH_DOMAIN ? { key: secret.key("verp"), domain: config.RETURN_PATH_DOMAIN } : undefined,
     });
   }
 

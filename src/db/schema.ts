@@ -223,3 +223,137 @@ export const domains = pgTable(
   },
   (t) => [uniqueIndex("domains_name_idx").on(t.name), index("domains_account_idx").on(t.accountId, t.id)],
 );
+
+/**
+ * The account's suppression list: addresses never sent to again (SPEC.md "Delivery rules").
+ * Added by hard bounces (synchronous 5xx or a later DSN), complaints (ARF), one-click
+ * unsubscribes and by hand; a recipient on it is stored `suppressed` at submit time.
+ */
+export const suppressions = pgTable(
+  "suppressions",
+  {
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** Lower-cased address: the key recipients.email_key is compared with. */
+    emailKey: text("email_key").notNull(),
+    /** The address as first seen. */
+    email: text("email").notNull(),
+    /** hard_bounce | complaint | unsubscribe | manual */
+    reason: text("reason").notNull(),
+    /** The message and recipient that caused it (null when added by hand). */
+    sourceMessageId: text("source_message_id"),
+    sourceRecipientId: text("source_recipient_id"),
+    /** E.g. the receiver's reply `550 5.1.1 no such user`, or a note given with POST /suppressions. */
+    detail: text("detail"),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.emailKey] }), index("suppressions_account_created_idx").on(t.accountId, t.createdAt, t.emailKey)],
+);
+
+/** Webhook endpoints (SPEC.md "Webhooks"). The signing secret is sealed like DKIM keys and shown only at creation. */
+export const webhooks = pgTable(
+  "webhooks",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    url: text("url").notNull(),
+    /** Subscribed event types, e.g. {email.delivered, email.bounced}. */
+    events: text("events").array().notNull(),
+    /** `whsec_…` sealed with the secret's webhook-secret-encryption sub-key (src/lib/secret.ts). */
+    secretSealed: text("secret_sealed").notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("webhooks_account_idx").on(t.accountId, t.id)],
+);
+
+/**
+ * One event to one endpoint: the outbox the dispatcher works through (src/webhooks/).
+ * Rows are created by the database itself: a statement-level trigger on `events` (migration
+ * 0003_webhook_fanout) inserts one row per matching endpoint in the same transaction as the
+ * event, whichever code path wrote the event.
+ *   pending   → waiting for its next try at next_attempt_at (leased while a try is in flight)
+ *   succeeded → the endpoint answered 2xx
+ *   failed    → no 2xx within WEBHOOK_RETRY_LIFETIME
+ */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    webhookId: text("webhook_id")
+      .notNull()
+      .references(() => webhooks.id, { onDelete: "cascade" }),
+    accountId: text("account_id").notNull(),
+    /** events.id: also the stable `webhook-id` header receivers de-duplicate on. */
+    eventId: text("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    status: text("status").notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: tstz("next_attempt_at"),
+    lockedBy: text("locked_by"),
+    lockedUntil: tstz("locked_until"),
+    lastStatusCode: integer("last_status_code"),
+    lastDurationMs: integer("last_duration_ms"),
+    lastError: text("last_error"),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+    updatedAt: tstz("updated_at").notNull().defaultNow(),
+    deliveredAt: tstz("delivered_at"),
+  },
+  (t) => [
+    uniqueIndex("webhook_deliveries_event_idx").on(t.webhookId, t.eventId),
+    index("webhook_deliveries_due_idx")
+      .on(t.nextAttemptAt)
+      .where(sql`status = 'pending'`),
+    index("webhook_deliveries_lease_idx")
+      .on(t.lockedUntil)
+      .where(sql`locked_by is not null`),
+    index("webhook_deliveries_webhook_idx").on(t.webhookId, t.seq),
+  ],
+);
+
+/** Every try of a webhook delivery: status code (null when no HTTP answer), latency, the first KB of the answer or the error. */
+export const webhookAttempts = pgTable(
+  "webhook_attempts",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    deliverySeq: bigint("delivery_seq", { mode: "number" })
+      .notNull()
+      .references(() => webhookDeliveries.seq, { onDelete: "cascade" }),
+    startedAt: tstz("started_at").notNull(),
+    durationMs: integer("duration_ms").notNull(),
+    statusCode: integer("status_code"),
+    response: text("response"),
+    error: text("error"),
+  },
+  (t) => [index("webhook_attempts_delivery_idx").on(t.deliverySeq, t.id)],
+);
+
+/**
+ * Mail received by the inbound listener (src/inbound/): DSNs, ARF reports, mailto unsubscribes
+ * and anything else sent to a valid token, kept for inspection with what was made of it.
+ */
+export const inboundMessages = pgTable(
+  "inbound_messages",
+  {
+    id: text("id").primaryKey(),
+    receivedAt: tstz("received_at").notNull().defaultNow(),
+    remoteIp: text("remote_ip"),
+    mailFrom: text("mail_from"),
+    rcptTo: text("rcpt_to").notNull(),
+    /** dsn | arf | unsubscribe | unknown */
+    kind: text("kind").notNull(),
+    /** What the token and the report matched; null when nothing did. */
+    accountId: text("account_id"),
+    messageId: text("message_id"),
+    recipientId: text("recipient_id"),
+    /** bounced | complained | delayed | unsubscribed | duplicate | ignored | unmatched */
+    outcome: text("outcome").notNull(),
+    /** The parsed report fields (status, action, diagnostic code, feedback type, …). */
+    detail: jsonb("detail").$type<Record<string, unknown>>().notNull().default({}),
+    size: integer("size").notNull(),
+    raw: bytea("raw").notNull(),
+  },
+  (t) => [index("inbound_messages_received_idx").on(t.receivedAt), index("inbound_messages_recipient_idx").on(t.recipientId)],
+);

@@ -19,7 +19,7 @@ import { extendLeases, reapExpiredLeases, releaseLeases } from "./queue/lease.js
 import { nextRetry, type RetryPolicy } from "./retry.js";
 import { QUEUE_CHANNEL } from "../lib/channels.js";
 import { metrics } from "../lib/metrics.js";
-
+import { verpAddress } from "../inbound/verp.js";
 
 /** Message bytes a worker holds in memory at most before it stops claiming more. */
 const MAX_LOADED_BYTES = 128 * 1024 * 1024;
@@ -32,6 +32,12 @@ export interface WorkerOptions {
   domainConcurrency: number;
   maxConnections: number;
   leaseMs: number;
+  /**
+   * VERP (RETURN_PATH_DOMAIN set): each transaction's MAIL FROM is `b+<token>@domain`, the token
+   * naming its first recipient (src/inbound/verp.ts); a DSN's Final-Recipient then picks the
+   * recipient among the message's others. Absent → the message's own envelope sender.
+   */
+  verp?: { key: Buffer; domain: string };
   /** Fallback poll when no NOTIFY arrives (ms). */
   pollMs?: number;
   now?: () => Date;
@@ -136,7 +142,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     perDomain.set(job.domain, (perDomain.get(job.domain) ?? 0) + 1);
     try {
       if (!msg) throw new Error(`message ${job.messageId} vanished`);
-      const results = await deliverJob(deps, msg, job.domain, job.recipients.map((r) => ({ id: r.id, email: r.email })));
+      const envelope = o.verp ? { ...msg, mailFrom: verpAddress(o.verp.key, job.recipients[0]!.id, o.verp.domain) } : msg;
+      const results = await deliverJob(deps, envelope, job.domain, job.recipients.map((r) => ({ id: r.id, email: r.email })));
       const jitter = Math.random();
       results.forEach((r, i) => pending.push(toFinished(msg, r, job.recipients[i]!, jitter)));
       scheduleFlush();

@@ -16,6 +16,7 @@ export const ID_PREFIXES = {
   event: "evt",
   domain: "dom",
   webhook: "wh",
+  inbound: "inb",
 } as const;
 export type IdKind = keyof typeof ID_PREFIXES;
 

@@ -15,7 +15,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 
 /** Every use of the secret has its own sub-key; add a purpose here, never reuse one. */
-export const SECRET_PURPOSES = ["dkim-key-encryption", "verp", "unsubscribe"] as const;
+export const SECRET_PURPOSES = ["dkim-key-encryption", "verp", "unsubscribe", "webhook-secret-encryption"] as const;
 export type SecretPurpose = (typeof SECRET_PURPOSES)[number];
 
 export interface ServiceSecret {

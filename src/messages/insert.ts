@@ -23,6 +23,7 @@ import { sql } from "drizzle-orm";
 import { pgArray } from "../db/arrays.js";
 import type { Db, Store } from "../db/client.js";
 import { QUEUE_CHANNEL } from "../lib/channels.js";
+import { notifyCoalesced } from "../db/notify.js";
 
 export interface MessageRow {
   id: string;
@@ -267,29 +268,7 @@ async function insertClaimingKey(db: Db, m: MessageRow, rcpts: RecipientRow[], i
 
 // ─── Waking the delivery workers ───
 
-const waking = new WeakMap<Store, { sending: boolean; again: boolean }>();
-
-/**
- * NOTIFYs QUEUE_CHANNEL after rows committed by the caller, without waiting for it: at most one
- * NOTIFY per store is in flight; calls made meanwhile are folded into ONE more sent after it
- * completes. Every committed message is thus followed by a NOTIFY that began after its commit,
- * and a burst of messages costs a couple of NOTIFYs. A failed NOTIFY is dropped: workers also
- * poll (delivery/worker.ts).
- */
+/** NOTIFYs QUEUE_CHANNEL after rows committed by the caller, coalesced (src/db/notify.ts). */
 export function wakeWorkers(store: Store): void {
-  let w = waking.get(store);
-  if (!w) waking.set(store, (w = { sending: false, again: false }));
-  if (w.sending) {
-    w.again = true;
-    return;
-  }
-  w.sending = true;
-  const state = w;
-  void (async () => {
-    do {
-      state.again = false;
-      await store.notify(QUEUE_CHANNEL, "").catch(() => {});
-    } while (state.again);
-    state.sending = false;
-  })();
+  notifyCoalesced(store, QUEUE_CHANNEL);
 }

@@ -26,7 +26,7 @@ describe("migrations", () => {
       const tables = await stores[0]!.rows<{ t: string }>(
         sql`select table_name as t from information_schema.tables where table_schema = 'public' order by 1`,
       );
-      expect(tables.map((r) => r.t)).toEqual(["accounts", "api_keys", "attempts", "domains", "events", "idempotency_keys", "messages", "recipients"]);
+      expect(tables.map((r) => r.t)).toEqual(["accounts", "api_keys", "attempts", "domains", "events", "idempotency_keys", "inbound_messages", "messages", "recipients", "suppressions", "webhook_attempts", "webhook_deliveries", "webhooks"]);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
       await scratch?.drop();
