@@ -24,10 +24,27 @@ export interface SignOptions {
   now?: Date;
 }
 
-/** The fields whose change would change what the reader sees or where replies go. */
+/**
+ * The fields whose change would change what the reader sees or where replies go, and the
+ * one-click unsubscribe fields, which RFC 8058 §4 requires a valid DKIM signature to cover.
+ * Only fields present are listed in h= (From also once more, see {@link OVER_SIGNED}).
+ */
 export const DEFAULT_SIGNED_HEADERS = [
   "from", "to", "cc", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
+  "list-unsubscribe", "list-unsubscribe-post",
 ] as const;
+
+/**
+ * Listed once more than they occur (RFC 6376 §8.15), so an added instance breaks the signature:
+ * a second From could change the sender shown; a second List-Unsubscribe(-Post) could point a
+ * one-click unsubscribe elsewhere. List-* only when present: a mailing list that adds its own
+ * to a message without them does not break its signature.
+ */
+const OVER_SIGNED: ReadonlyMap<string, "always" | "present"> = new Map([
+  ["from", "always"],
+  ["list-unsubscribe", "present"],
+  ["list-unsubscribe-post", "present"],
+]);
 
 /** RFC 6376 §3.1 selector: dot-separated LDH labels. */
 const SELECTOR = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
@@ -118,7 +135,8 @@ function signOne(key: DkimSigningKey, headerData: string, names: string[], bh: s
 /**
  * Signs `message` (CRLF line ends, as composed) with every key, prepending one DKIM-Signature per
  * key in key order. Signs each present instance of the listed headers bottom-up (§5.4.2) and
- * lists From once more than it occurs, so a From added later breaks the signature (§8.15).
+ * lists From (and present List-Unsubscribe fields) once more than they occur, so one added
+ * later breaks the signature (§8.15).
  */
 export function signMessage(message: Buffer, keys: readonly DkimSigningKey[], opts: SignOptions = {}): Buffer {
   if (!keys.length) return message;
@@ -129,14 +147,17 @@ export function signMessage(message: Buffer, keys: readonly DkimSigningKey[], op
   const names: string[] = [];
   let headerData = "";
   for (const name of wanted) {
+    let present = false;
     for (let i = fields.length - 1; i >= 0; i--) {
       const f = fields[i]!;
       if (f.name !== name) continue;
+      present = true;
       names.push(name);
       headerData += `${canonicalizeHeader(f.text)}\r\n`;
     }
     // An h= name with no instance left is signed as the null string (§5.4.2): over-signing.
-    if (name === "from") names.push("from");
+    const over = OVER_SIGNED.get(name);
+    if (over === "always" || (over === "present" && present)) names.push(name);
   }
   const signatures = keys.map((k) => signOne(k, headerData, names, bh, t)).join("");
   return Buffer.concat([Buffer.from(signatures, "latin1"), message]);

@@ -8,6 +8,11 @@ import { AppError } from "../lib/errors.js";
 import type { AppDeps, AppEnv } from "./context.js";
 import { problem } from "./problem.js";
 
+/** The path as logged: a credential in it (the unsubscribe token) is cut (CONVENTIONS.md #10: logs never hold secrets). */
+export function loggedPath(path: string): string {
+  return path.startsWith("/unsubscribe/") ? "/unsubscribe/{token}" : path;
+}
+
 /** Adds a request id (a sane incoming `X-Request-Id` is kept) and logs one line per request: never headers or bodies. */
 export function requestLog(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -21,7 +26,7 @@ export function requestLog(deps: AppDeps): MiddlewareHandler<AppEnv> {
       {
         req_id: requestId,
         method: c.req.method,
-        path: c.req.path,
+        path: loggedPath(c.req.path),
         status: c.res.status,
         ms: Math.round((performance.now() - start) * 10) / 10,
         account: c.get("principal")?.accountId ?? undefined,

@@ -44,18 +44,22 @@ export interface Problem {
   errors?: FieldError[];
 }
 
+/** The problem fields for `code`, without the request's own (also one item of a batch answer). */
+export function problemFields(code: ErrorCode, detail: string, errors?: FieldError[]): Problem {
+  const { status, title } = statusOf(code);
+  return { type: `urn:postline:problem:${code.replaceAll("_", "-")}`, title, status, detail, ...(errors && errors.length ? { errors } : {}) };
+}
+
 /** Writes the problem response for `code`. */
 export function problem(c: Context, code: ErrorCode, detail: string, errors?: FieldError[]): Response {
-  const { status, title } = statusOf(code);
+  const { errors: fields, ...rest } = problemFields(code, detail, errors);
   const body: Problem = {
-    type: `urn:postline:problem:${code.replaceAll("_", "-")}`,
-    title,
-    status,
-    detail,
+    ...rest,
     instance: c.req.path,
     request_id: c.get("requestId" as never) as string | undefined,
-    ...(errors && errors.length ? { errors } : {}),
+    ...(fields ? { errors: fields } : {}),
   };
+  const status = body.status as ReturnType<typeof statusOf>["status"];
   if (status === 401) c.header("WWW-Authenticate", 'Bearer realm="postline"');
   return c.body(JSON.stringify(body), status, { "Content-Type": "application/problem+json" });
 }

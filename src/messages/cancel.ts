@@ -21,14 +21,16 @@ export async function cancelMessage(db: Db, accountId: string, id: string, now =
       .where(and(eq(recipients.messageId, id), eq(recipients.accountId, accountId)))
       .for("update");
     const scheduled = m.scheduledAt !== null && m.scheduledAt > now;
-    if (!scheduled || rows.some((r) => !canTransition(r.status as RecipientStatus, "cancelled") || r.status !== "queued"))
+    // Recipients suppressed at submit time were never going to be sent: they stay as they are.
+    const waiting = rows.filter((r) => r.status !== "suppressed");
+    if (!scheduled || !waiting.length || waiting.some((r) => !canTransition(r.status as RecipientStatus, "cancelled") || r.status !== "queued"))
       throw new AppError("conflict", "only a scheduled message whose recipients are all still waiting can be cancelled");
     await tx
       .update(recipients)
       .set({ status: "cancelled", nextAttemptAt: null, updatedAt: now })
       .where(and(eq(recipients.messageId, id), eq(recipients.status, "queued")));
     await tx.insert(events).values(
-      rows.map((r) => ({
+      waiting.map((r) => ({
         id: newId("event", now.getTime()),
         accountId,
         messageId: id,

@@ -1,6 +1,8 @@
 /**
  * Stores accepted messages with their recipients, each message all-or-nothing, in ONE statement
- * per round trip: data-modifying CTEs are atomic without BEGIN/COMMIT.
+ * per round trip (src/messages/insert-sql.ts). Each recipient on the account's suppression list
+ * is stored `suppressed` by that same statement, with its `email.suppressed` event; the states
+ * the statement decided are what the caller gets back.
  *
  * Messages without an Idempotency-Key are grouped (group commit): while MAX_IN_FLIGHT inserts
  * are running, newly accepted messages wait and then go together in one statement (unnest of
@@ -17,13 +19,14 @@
  *
  * Workers are woken by a NOTIFY sent after the rows have committed, coalesced (`wakeWorkers`):
  * PostgreSQL serialises the commits of all transactions that NOTIFY (one global lock held through
- * the WAL flush), so a pg_notify inside every insert would allow one commit at a time.
+ * the WAL flush), so a pg_notify inside every insert would allow one commit at a time. A message
+ * whose recipients are all suppressed wakes no worker, only the webhook dispatchers.
  */
-import { sql } from "drizzle-orm";
 import { pgArray } from "../db/arrays.js";
 import type { Db, Store } from "../db/client.js";
-import { QUEUE_CHANNEL } from "../lib/channels.js";
+import { QUEUE_CHANNEL, WEBHOOK_CHANNEL } from "../lib/channels.js";
 import { notifyCoalesced } from "../db/notify.js";
+import { prepareInsertClaimingKey, prepareInsertMany, type InsertedRow } from "./insert-sql.js";
 
 export interface MessageRow {
   id: string;
@@ -63,16 +66,23 @@ const MAX_IN_FLIGHT = 2;
 const MAX_GROUP_MESSAGES = 64;
 const MAX_GROUP_RAW_BYTES = 1024 * 1024;
 
+/** What the statement stored: the message's state and each recipient's, by recipient id. */
+export interface Inserted {
+  status: "queued" | "suppressed";
+  recipients: Map<string, "queued" | "suppressed">;
+}
+
 /**
- * Inserts the message and its recipients. With `idempotency`, also claims the key, and inserts
- * nothing when the key is live (returns false then); otherwise returns true.
+ * Inserts the message and its recipients; returns the states stored. With `idempotency`, also
+ * claims the key, and inserts nothing when the key is live (returns null then).
  */
-export async function insertMessage(store: Store, m: MessageRow, rcpts: RecipientRow[], idempotency?: IdempotencyClaim): Promise<boolean> {
-  let stored = true;
-  if (idempotency) stored = await insertClaimingKey(store.db, m, rcpts, idempotency);
-  else await groupFor(store).add({ m, rcpts });
-  if (stored && (!m.scheduledAt || m.scheduledAt <= m.createdAt)) wakeWorkers(store);
-  return stored;
+export async function insertMessage(store: Store, m: MessageRow, rcpts: RecipientRow[], idempotency?: IdempotencyClaim): Promise<Inserted | null> {
+  const inserted = idempotency ? await insertClaimingKey(store.db, m, rcpts, idempotency) : await groupFor(store).add({ m, rcpts });
+  if (!inserted) return null;
+  if (inserted.status !== "suppressed" && (!m.scheduledAt || m.scheduledAt <= m.createdAt)) wakeWorkers(store);
+  // email.suppressed events were written: the webhook outbox has rows to deliver.
+  if ([...inserted.recipients.values()].includes("suppressed")) notifyCoalesced(store, WEBHOOK_CHANNEL);
+  return inserted;
 }
 
 // ─── Grouped inserts ───
@@ -81,17 +91,17 @@ interface Pending {
   m: MessageRow;
   rcpts: RecipientRow[];
 }
-/** A queued message and how to settle its caller's promise (no argument: stored). */
-type Waiting = Pending & { done: (err?: unknown) => void };
+/** A queued message and how to settle its caller's promise (a result: stored; an error: not). */
+type Waiting = Pending & { done: (result: Inserted | undefined, err?: unknown) => void };
 
 class InsertGroup {
   private queue: Waiting[] = [];
   private inFlight = 0;
   constructor(private readonly db: Db) {}
 
-  add(p: Pending): Promise<void> {
+  add(p: Pending): Promise<Inserted> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...p, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      this.queue.push({ ...p, done: (result, err) => (result ? resolve(result) : reject(err ?? new Error("insert failed"))) });
       if (this.inFlight < MAX_IN_FLIGHT) this.next();
     });
   }
@@ -112,15 +122,15 @@ class InsertGroup {
 
   private async run(group: Waiting[]): Promise<void> {
     try {
-      await insertMany(this.db, group);
-      for (const p of group) p.done();
+      const stored = await insertMany(this.db, group);
+      for (const p of group) p.done(stored.get(p.m.id));
     } catch (err) {
       if (group.length === 1 || !causedByOneMessage(err)) {
-        for (const p of group) p.done(err ?? new Error("insert failed"));
+        for (const p of group) p.done(undefined, err);
         return;
       }
       // One bad message must not fail the others: each alone, with its own outcome.
-      await Promise.all(group.map((p) => insertMany(this.db, [p]).then(() => p.done(), (e: unknown) => p.done(e ?? new Error("insert failed")))));
+      await Promise.all(group.map((p) => insertMany(this.db, [p]).then((one) => p.done(one.get(p.m.id)), (e: unknown) => p.done(undefined, e))));
     }
   }
 }
@@ -143,43 +153,15 @@ function groupFor(store: Store): InsertGroup {
   return g;
 }
 
-const p = (name: string) => sql.placeholder(name);
-
-/** Many messages and all their recipients; every column is one array parameter. */
-function prepareInsertMany(db: Db) {
-  const m = db.$with("m", {}).as(sql`
-    insert into messages (id, account_id, message_id, mail_from, from_header, subject, addresses, tags, raw, size, smtputf8, status, scheduled_at, created_at)
-    select i.id, i.account_id, i.message_id, i.mail_from, i.from_header, i.subject, i.addresses::jsonb, i.tags::jsonb,
-      decode(i.raw, 'base64'), i.size, i.smtputf8, 'queued', i.scheduled_at, i.created_at
-    from unnest(${p("ids")}::text[], ${p("accountIds")}::text[], ${p("messageIds")}::text[], ${p("mailFroms")}::text[],
-      ${p("fromHeaders")}::text[], ${p("subjects")}::text[], ${p("addresses")}::text[], ${p("tags")}::text[], ${p("raws")}::text[],
-      ${p("sizes")}::int[], ${p("smtputf8s")}::boolean[], ${p("scheduledAts")}::timestamptz[], ${p("createdAts")}::timestamptz[])
-      as i(id, account_id, message_id, mail_from, from_header, subject, addresses, tags, raw, size, smtputf8, scheduled_at, created_at)
-    returning id, account_id, created_at`);
-  const r = db.$with("r", {}).as(sql`
-    insert into recipients (id, message_id, account_id, email, email_key, domain, kind, status, next_attempt_at, created_at, updated_at)
-    select i.id, m.id, m.account_id, i.email, i.email_key, i.domain, i.kind, 'queued', i.next_at, m.created_at, m.created_at
-    from unnest(${p("rIds")}::text[], ${p("rMessageIds")}::text[], ${p("rEmails")}::text[], ${p("rEmailKeys")}::text[],
-      ${p("rDomains")}::text[], ${p("rKinds")}::text[], ${p("rNextAt")}::timestamptz[])
-      as i(id, message_id, email, email_key, domain, kind, next_at)
-    join m on m.id = i.message_id
-    returning 1`);
-  return db
-    .with(m, r)
-    .select({ n: sql<number>`count(*)::int` })
-    .from(sql`m`)
-    .prepare("insert_messages");
-}
-
 const manyStatements = new WeakMap<Db, ReturnType<typeof prepareInsertMany>>();
 
-async function insertMany(db: Db, group: Pending[]): Promise<void> {
+async function insertMany(db: Db, group: Pending[]): Promise<Map<string, Inserted>> {
   let q = manyStatements.get(db);
   if (!q) manyStatements.set(db, (q = prepareInsertMany(db)));
   const col = <T>(f: (m: MessageRow) => T) => pgArray(group.map((p) => f(p.m)) as (string | number | boolean | null)[]);
   const rs = group.flatMap((p) => p.rcpts.map((r) => ({ r, messageId: p.m.id })));
   const rcol = (f: (x: (typeof rs)[number]) => string) => pgArray(rs.map(f));
-  const [row] = await q.execute({
+  const rows = (await q.execute({
     ids: col((m) => m.id),
     accountIds: col((m) => m.accountId),
     messageIds: col((m) => m.messageId),
@@ -200,45 +182,34 @@ async function insertMany(db: Db, group: Pending[]): Promise<void> {
     rDomains: rcol((x) => x.r.domain),
     rKinds: rcol((x) => x.r.kind),
     rNextAt: rcol((x) => x.r.nextAttemptAt.toISOString()),
-  });
-  if (row?.n !== group.length) throw new Error(`inserted ${row?.n ?? 0} of ${group.length} messages`);
+  })) as InsertedRow[];
+  const byMessage = collect(rows);
+  if (byMessage.size !== group.length || rows.length !== rs.length)
+    throw new Error(`inserted ${byMessage.size} of ${group.length} messages (${rows.length} of ${rs.length} recipients)`);
+  return byMessage;
+}
+
+/** Groups the statement's rows per message. */
+function collect(rows: InsertedRow[]): Map<string, Inserted> {
+  const out = new Map<string, Inserted>();
+  for (const row of rows) {
+    let m = out.get(row.message);
+    if (!m) out.set(row.message, (m = { status: row.message_status, recipients: new Map() }));
+    m.recipients.set(row.id, row.status);
+  }
+  return out;
 }
 
 // ─── One message that claims an Idempotency-Key ───
 
-function prepareInsertClaimingKey(db: Db) {
-  const idem = db.$with("idem", {}).as(sql`
-    insert into idempotency_keys (account_id, key, request_hash, status_code, response, created_at)
-    values (${p("accountId")}, ${p("idemKey")}, ${p("idemHash")}, 202, ${p("idemResponse")}::jsonb, ${p("created")}::timestamptz)
-    on conflict (account_id, key) do update
-      set request_hash = excluded.request_hash, response = excluded.response, created_at = excluded.created_at
-      where idempotency_keys.created_at < ${p("idemExpiredBefore")}::timestamptz
-    returning key`);
-  const m = db.$with("m", {}).as(sql`
-    insert into messages (id, account_id, message_id, mail_from, from_header, subject, addresses, tags, raw, size, smtputf8, status, scheduled_at, created_at)
-    select ${p("id")}, ${p("accountId")}, ${p("messageId")}, ${p("mailFrom")}, ${p("fromHeader")}, ${p("subject")}, ${p("addresses")}::jsonb,
-      ${p("tags")}::jsonb, ${p("raw")}::bytea, ${p("size")}::int, ${p("smtputf8")}::boolean, 'queued',
-      ${p("scheduledAt")}::timestamptz, ${p("created")}::timestamptz
-    where exists (select 1 from idem)
-    returning id`);
-  const r = db.$with("r", {}).as(sql`
-    insert into recipients (id, message_id, account_id, email, email_key, domain, kind, status, next_attempt_at, created_at, updated_at)
-    select i.id, m.id, ${p("accountId")}, i.email, i.email_key, i.domain, i.kind, 'queued', i.next_at, ${p("created")}::timestamptz, ${p("created")}::timestamptz
-    from m, unnest(${p("rIds")}::text[], ${p("rEmails")}::text[], ${p("rEmailKeys")}::text[],
-      ${p("rDomains")}::text[], ${p("rKinds")}::text[], ${p("rNextAt")}::timestamptz[])
-      as i(id, email, email_key, domain, kind, next_at)
-    returning 1`);
-  return db.with(idem, m, r).select({ id: sql<string>`m.id` }).from(sql`m`).prepare("insert_message_claiming_key");
-}
-
 const claimingStatements = new WeakMap<Db, ReturnType<typeof prepareInsertClaimingKey>>();
 
-async function insertClaimingKey(db: Db, m: MessageRow, rcpts: RecipientRow[], idempotency: IdempotencyClaim): Promise<boolean> {
+async function insertClaimingKey(db: Db, m: MessageRow, rcpts: RecipientRow[], idempotency: IdempotencyClaim): Promise<Inserted | null> {
   let q = claimingStatements.get(db);
   if (!q) claimingStatements.set(db, (q = prepareInsertClaimingKey(db)));
   const created = m.createdAt.toISOString();
   const col = (f: (r: RecipientRow) => string) => pgArray(rcpts.map(f));
-  const rows = await q.execute({
+  const rows = (await q.execute({
     id: m.id,
     accountId: m.accountId,
     messageId: m.messageId,
@@ -262,8 +233,9 @@ async function insertClaimingKey(db: Db, m: MessageRow, rcpts: RecipientRow[], i
     idemHash: idempotency.requestHash,
     idemResponse: JSON.stringify(idempotency.response),
     idemExpiredBefore: idempotency.expiredBefore.toISOString(),
-  });
-  return rows.length === 1;
+  })) as InsertedRow[];
+  if (rows.length && rows.length !== rcpts.length) throw new Error(`inserted ${rows.length} of ${rcpts.length} recipients`);
+  return collect(rows).get(m.id) ?? null;
 }
 
 // ─── Waking the delivery workers ───

@@ -128,10 +128,20 @@ export const sendMessageSchema = z
       .refine((t) => !t || Object.keys(t).length <= LIMITS.tags, `at most ${LIMITS.tags} tags`)
       .openapi({ example: { campaign: "welcome" } }),
     scheduled_at: z.iso.datetime({ offset: true, message: "must be an RFC 3339 date-time" }).optional(),
+    unsubscribe: z.boolean().optional().openapi({
+      description:
+        "Adds one-click unsubscribe (RFC 2369 List-Unsubscribe, RFC 8058 List-Unsubscribe-Post), DKIM-signed: a `PUBLIC_URL/unsubscribe/<token>` link (and a mailto address when RETURN_PATH_DOMAIN is set) that puts the recipient on the account's suppression list. The link names one address, so the message must have exactly one recipient (to+cc+bcc); send one message per recipient, e.g. with POST /messages/batch.",
+    }),
   })
   .superRefine((m, ctx) => {
     const count = [m.to, m.cc, m.bcc].reduce((n, v) => n + (v === undefined ? 0 : Array.isArray(v) ? v.length : 1), 0);
     if (count === 0) ctx.addIssue({ code: "custom", path: ["to"], message: "at least one recipient (to, cc or bcc) is required" });
+    if (m.unsubscribe && count > 1)
+      ctx.addIssue({
+        code: "custom",
+        path: ["unsubscribe"],
+        message: "unsubscribe: true needs exactly one recipient (to+cc+bcc), since the link unsubscribes one address; send one message per recipient (POST /messages/batch takes up to 500)",
+      });
     if (count > LIMITS.recipients) ctx.addIssue({ code: "custom", path: ["to"], message: `at most ${LIMITS.recipients} recipients (to+cc+bcc) per message` });
     if (m.text === undefined && m.html === undefined) ctx.addIssue({ code: "custom", path: ["text"], message: "text or html is required" });
   })

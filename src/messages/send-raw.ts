@@ -8,7 +8,7 @@ import { AppError, type FieldError } from "../lib/errors.js";
 import { parseAddrSpec, type Mailbox } from "../mime/address.js";
 import { prepareRawMessage } from "../mime/raw.js";
 import { LIMITS } from "./schemas.js";
-import { findIdempotent, storeAccepted, type SendOptions, type SendOutcome } from "./send.js";
+import { findIdempotent, newEnvelope, storeAccepted, type SendOptions, type SendOutcome } from "./send.js";
 import { authorizeAndSign } from "./signing.js";
 
 export const sendRawSchema = z
@@ -51,6 +51,7 @@ export async function sendRawMessage(store: Store, input: SendRawInput, opts: Se
   if (raw.length > opts.maxMessageBytes)
     throw new AppError("payload_too_large", `the message is ${raw.length} bytes; the limit is ${opts.maxMessageBytes}`);
   return storeAccepted(store, opts, now, {
+    ...newEnvelope(to.map((x) => ({ m: x, kind: "to" as const })), null, now),
     messageId: m.messageId,
     mailFrom: sender.mailbox.address,
     fromHeader: m.from.name ? `${m.from.name} <${m.from.address}>` : m.from.address,
@@ -61,6 +62,5 @@ export async function sendRawMessage(store: Store, input: SendRawInput, opts: Se
     // UTF-8 addresses, or 8-bit bytes in the header section (RFC 6532), need SMTPUTF8.
     smtputf8: sender.mailbox.utf8Local || to.some((x) => x.utf8Local) || /[\x80-\xff]/.test(raw.subarray(0, raw.indexOf("\r\n\r\n")).toString("latin1")),
     scheduledAt: null,
-    recipients: to.map((x) => ({ m: x, kind: "to" as const })),
   });
 }

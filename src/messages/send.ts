@@ -1,6 +1,8 @@
 /**
  * POST /messages: parse the validated request, compose the bytes, and store the message, its
- * recipients and the idempotency record atomically (src/messages/insert.ts).
+ * recipients and the idempotency record atomically (src/messages/insert.ts). The message and
+ * recipient ids are drawn before composition, because a one-click unsubscribe link
+ * (`unsubscribe: true`) names them.
  */
 import { createHash } from "node:crypto";
 import { and, eq, gt } from "drizzle-orm";
@@ -11,15 +13,17 @@ import { newId } from "../lib/ids.js";
 import type { Mailbox } from "../mime/address.js";
 import { composeMessage, needsSmtpUtf8, newMessageId } from "../mime/compose.js";
 import { encodeUnstructured } from "../mime/headers.js";
+import { listUnsubscribeUris, type UnsubscribeLinks } from "../suppressions/list-unsubscribe.js";
 import { insertMessage, type MessageRow, type RecipientRow } from "./insert.js";
 import { authorizeAndSign, type DomainPolicy } from "./signing.js";
 import { LIMITS, takeParsedMailbox, type SendMessageInput } from "./schemas.js";
 
+/** The 202 answer: each recipient `queued`, or `suppressed` when on the suppression list. */
 export interface SendResult {
   id: string;
   message_id: string;
-  status: "queued";
-  recipients: { id: string; email: string; status: "queued" }[];
+  status: "queued" | "suppressed";
+  recipients: { id: string; email: string; status: "queued" | "suppressed" }[];
 }
 
 export interface SendOptions {
@@ -28,6 +32,8 @@ export interface SendOptions {
   /** REQUIRE_VERIFIED_DOMAIN and DKIM signing; absent → neither (tests of other parts). */
   domainPolicy?: DomainPolicy;
   idempotency?: { key: string; requestHash: string };
+  /** What `unsubscribe: true` links to (PUBLIC_URL, the token key, the mailto domain). */
+  unsubscribe?: UnsubscribeLinks;
   now?: Date;
 }
 
@@ -87,6 +93,20 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
   }));
   if (errors.length || !fromParsed.ok) throw new AppError("validation_failed", "the message has invalid fields", errors);
   const from = fromParsed.mailbox;
+  const envelope = newEnvelope(
+    [...to.map((m) => ({ m, kind: "to" as const })), ...cc.map((m) => ({ m, kind: "cc" as const })), ...bcc.map((m) => ({ m, kind: "bcc" as const }))],
+    scheduledAt,
+    now,
+  );
+
+  let listUnsubscribe: { uris: string[]; oneClick: boolean } | undefined;
+  if (input.unsubscribe) {
+    // The schema allows one recipient only: the link unsubscribes exactly that address.
+    if (!opts.unsubscribe) throw new Error("unsubscribe: true needs SendOptions.unsubscribe");
+    const r = envelope.recipients[0]!;
+    const claims = { account: opts.accountId, email: r.email, message: envelope.id, recipient: r.id };
+    listUnsubscribe = { uris: await listUnsubscribeUris(opts.unsubscribe, claims, now), oneClick: true };
+  }
 
   const messageId = newMessageId(from);
   const smtputf8 = needsSmtpUtf8({ from, to, cc, replyTo }) || bcc.some((m) => m.utf8Local);
@@ -100,6 +120,7 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
     headers: Object.entries(input.headers ?? {}),
     date: now,
     messageId,
+    listUnsubscribe,
   });
   const raw = opts.domainPolicy ? await authorizeAndSign(store, opts.accountId, from.asciiDomain, composed, opts.domainPolicy) : composed;
   if (raw.length > opts.maxMessageBytes)
@@ -107,6 +128,7 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
 
   const shown = (ms: Mailbox[]) => ms.map((m) => (m.name ? `${m.name} <${m.address}>` : m.address));
   return storeAccepted(store, opts, now, {
+    ...envelope,
     messageId,
     mailFrom: from.address,
     fromHeader: shown([from])[0]!,
@@ -116,59 +138,66 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
     raw,
     smtputf8,
     scheduledAt,
-    recipients: [
-      ...to.map((m) => ({ m, kind: "to" as const })),
-      ...cc.map((m) => ({ m, kind: "cc" as const })),
-      ...bcc.map((m) => ({ m, kind: "bcc" as const })),
-    ],
   });
 }
 
-/** A message ready to store: its row without the ids and time storeAccepted assigns, and its envelope recipients. */
-export type Accepted = Omit<MessageRow, "id" | "accountId" | "createdAt"> & {
-  recipients: { m: Mailbox; kind: "to" | "cc" | "bcc" }[];
-};
+/** The ids a message is stored under, drawn before composition: the message's and one row per envelope recipient. */
+export interface Envelope {
+  id: string;
+  recipients: RecipientRow[];
+}
 
 /**
- * Stores an accepted message (composed or raw) with one recipient row per envelope recipient —
- * duplicates collapse case-insensitively, the first occurrence deciding the kind — and its
- * idempotency record; a concurrent request that won the same key is replayed.
+ * One recipient row per envelope recipient — duplicates collapse case-insensitively, the first
+ * occurrence deciding the kind — each due at `scheduledAt` (or now), with fresh ids.
+ */
+export function newEnvelope(list: { m: Mailbox; kind: "to" | "cc" | "bcc" }[], scheduledAt: Date | null, now: Date): Envelope {
+  const seen = new Set<string>();
+  const recipients: RecipientRow[] = [];
+  for (const { m, kind } of list) {
+    const key = m.address.toLowerCase();
+    if (seen.has(key)) continue;
+    seen.add(key);
+    recipients.push({
+      id: newId("recipient", now.getTime()),
+      email: m.address,
+      emailKey: key,
+      domain: m.asciiDomain,
+      kind,
+      nextAttemptAt: scheduledAt && scheduledAt > now ? scheduledAt : now,
+    });
+  }
+  return { id: newId("message", now.getTime()), recipients };
+}
+
+/** A message ready to store: its row (ids from {@link newEnvelope}) without what storeAccepted assigns, and its recipient rows. */
+export type Accepted = Omit<MessageRow, "accountId" | "createdAt"> & { recipients: RecipientRow[] };
+
+/**
+ * Stores an accepted message (composed or raw) with its recipient rows and its idempotency
+ * record; the answer shows the states the insert decided (suppressed recipients included). A
+ * concurrent request that won the same key is replayed.
  */
 export async function storeAccepted(store: Store, opts: SendOptions, now: Date, a: Accepted): Promise<SendOutcome> {
-  const seen = new Set<string>();
-  const rcpts = a.recipients.filter(({ m }) => {
-    const key = m.address.toLowerCase();
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-  const id = newId("message", now.getTime());
-  const recipientRows: RecipientRow[] = rcpts.map(({ m, kind }) => ({
-    id: newId("recipient", now.getTime()),
-    email: m.address,
-    emailKey: m.address.toLowerCase(),
-    domain: m.asciiDomain,
-    kind,
-    nextAttemptAt: a.scheduledAt && a.scheduledAt > now ? a.scheduledAt : now,
-  }));
-  const result: SendResult = {
-    id,
-    message_id: a.messageId,
-    status: "queued",
-    recipients: recipientRows.map((r) => ({ id: r.id, email: r.email, status: "queued" as const })),
-  };
-  const { recipients: _r, ...row } = a;
+  const { recipients, ...row } = a;
+  // The idempotency record's status and recipient states are filled in by the statement itself.
+  const template: SendResult = { id: a.id, message_id: a.messageId, status: "queued", recipients: [] };
   const stored = await insertMessage(
     store,
-    { ...row, id, accountId: opts.accountId, createdAt: now },
-    recipientRows,
-    opts.idempotency && { ...opts.idempotency, response: result, expiredBefore: new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS) },
+    { ...row, accountId: opts.accountId, createdAt: now },
+    recipients,
+    opts.idempotency && { ...opts.idempotency, response: template, expiredBefore: new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS) },
   );
-  if (!stored && opts.idempotency) {
-    const earlier = await findIdempotent(store.db, opts.accountId, opts.idempotency, now);
+  if (!stored) {
+    const earlier = opts.idempotency && (await findIdempotent(store.db, opts.accountId, opts.idempotency, now));
     if (earlier) return { result: earlier, replayed: true };
     throw new AppError("conflict", "a request with this Idempotency-Key is in progress; retry");
   }
+  const result: SendResult = {
+    ...template,
+    status: stored.status,
+    recipients: recipients.map((r) => ({ id: r.id, email: r.email, status: stored.recipients.get(r.id)! })),
+  };
   return { result, replayed: false };
 }
 

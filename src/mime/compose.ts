@@ -52,6 +52,12 @@ export interface ComposeInput {
   utf8Headers?: boolean;
   /** Add a text/plain alternative rendered from `html` when no `text` is given. Default true. */
   textFromHtml?: boolean;
+  /**
+   * RFC 2369 List-Unsubscribe URIs (https, mailto), most preferred first; with `oneClick`, also
+   * `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058 §3.1: the first http(s) URI
+   * accepts a POST that unsubscribes without further interaction).
+   */
+  listUnsubscribe?: { uris: string[]; oneClick: boolean } | undefined;
 }
 
 /** A new Message-ID `<random@from-domain>` (RFC 5322 §3.6.4). */
@@ -71,7 +77,10 @@ export function formatDate(d: Date): string {
 }
 
 /** Header fields the composer writes itself; a caller header with one of these names is a bug. */
-const OWN = new Set(["from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "mime-version", "dkim-signature"]);
+const OWN = new Set([
+  "from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "mime-version", "dkim-signature",
+  "list-unsubscribe", "list-unsubscribe-post",
+]);
 /** Ids are written unfolded: this keeps `Content-ID: <id>` within 998 octets. */
 const MAX_ID = 900;
 /** RFC 5322 §2.2 field-name: printable ASCII except ":". */
@@ -162,6 +171,7 @@ function messageFields(input: ComposeInput, utf8: boolean): string[] {
   if (messageId.length > MAX_ID) throw new RangeError("message id is too long for one header line");
   out.push(`Message-ID: ${messageId}`);
   out.push("MIME-Version: 1.0");
+  if (input.listUnsubscribe?.uris.length) out.push(...listUnsubscribeFields(input.listUnsubscribe.uris, input.listUnsubscribe.oneClick));
   for (const [name, value] of input.headers ?? []) {
     const lower = name.toLowerCase();
     if (!FIELD_NAME.test(name) || OWN.has(lower) || lower.startsWith("content-"))
@@ -172,6 +182,19 @@ function messageFields(input: ComposeInput, utf8: boolean): string[] {
     out.push(w.toString());
   }
   return out;
+}
+
+/**
+ * RFC 2369 §2: each URI in angle brackets, separated by commas; whitespace (so a fold) is allowed
+ * between them. A URI is one token: it may not hold spaces, angle brackets or controls.
+ */
+function listUnsubscribeFields(uris: string[], oneClick: boolean): string[] {
+  const w = new FieldWriter("List-Unsubscribe");
+  uris.forEach((uri, i) => {
+    if (!/^[\x21-\x7e]+$/.test(uri) || /[<>]/.test(uri)) throw new RangeError(`List-Unsubscribe URI ${JSON.stringify(uri.slice(0, 80))} is not a bare URI`);
+    w.add(`<${uri}>${i < uris.length - 1 ? "," : ""}`);
+  });
+  return oneClick ? [w.toString(), "List-Unsubscribe-Post: List-Unsubscribe=One-Click"] : [w.toString()];
 }
 
 const CRLF = Buffer.from("\r\n");

@@ -116,6 +116,28 @@ describe("signMessage", () => {
     expect(await results(Buffer.from(swapped, "latin1"))).toEqual(["example.com/fail (bad signature)"]);
   });
 
+  it("covers List-Unsubscribe and List-Unsubscribe-Post when present (RFC 8058 §4), over-signed so an added one breaks it", async () => {
+    const input: ComposeInput = {
+      ...simple,
+      listUnsubscribe: { uris: ["https://mail.example.com/unsubscribe/tok", "mailto:u+tok@bounces.example.com"], oneClick: true },
+    };
+    const signed = signMessage(composeMessage(input), [keys.ed25519]);
+    const text = signed.toString("latin1");
+    expect(text.slice(0, text.indexOf("\r\nFrom:")).replace(/\s+/g, "")).toContain(
+      "h=from:from:to:subject:date:message-id:mime-version:content-type:list-unsubscribe:list-unsubscribe:list-unsubscribe-post:list-unsubscribe-post;",
+    );
+    expect(await results(signed)).toEqual(["example.com/pass"]);
+    const redirected = text.replace("https://mail.example.com/", "https://evil.example/");
+    expect(await results(Buffer.from(redirected, "latin1"))).toEqual(["example.com/fail (bad signature)"]);
+    const added = text.replace(/^(From: )/m, "List-Unsubscribe: <https://evil.example/u>\r\n$1");
+    expect(await results(Buffer.from(added, "latin1"))).not.toContain("example.com/pass");
+  });
+
+  it("does not list List-Unsubscribe when the message has none", () => {
+    const head = signMessage(composeMessage(simple), [keys.ed25519]).toString("latin1", 0, 600);
+    expect(head).not.toMatch(/list-unsubscribe/);
+  });
+
   it("accepts a Unicode signing domain and signs as its A-label", async () => {
     records.set("s1._domainkey.xn--bcher-kva.example", rsa.dnsRecord);
     const input = { ...simple, from: mailbox("Bücher <info@bücher.example>") };

@@ -45,7 +45,9 @@ function message(i: number, over: Partial<MessageRow> = {}): { m: MessageRow; rc
 describe("insertMessage", () => {
   it("stores every one of many concurrent messages exactly, with its own recipients", async () => {
     const batch = Array.from({ length: 30 }, (_, i) => message(i));
-    expect(await Promise.all(batch.map(({ m, rcpts }) => insertMessage(store, m, rcpts)))).toEqual(batch.map(() => true));
+    const inserted = await Promise.all(batch.map(({ m, rcpts }) => insertMessage(store, m, rcpts)));
+    expect(inserted.map((r) => r?.status)).toEqual(batch.map(() => "queued"));
+    inserted.forEach((r, i) => expect([...r!.recipients.keys()].sort()).toEqual(batch[i]!.rcpts.map((x) => x.id).sort()));
     const ids = batch.map(({ m }) => m.id);
     const stored = await store.db.select().from(messages).where(inArray(messages.id, ids));
     const storedRcpts = await store.db.select().from(recipients).where(inArray(recipients.messageId, ids));
@@ -74,8 +76,8 @@ describe("insertMessage", () => {
     const claim = { key: "k-1", requestHash: "h", response: { ok: true }, expiredBefore: new Date(Date.now() - 86_400_000) };
     const first = message(200);
     const second = message(201);
-    expect(await insertMessage(store, first.m, first.rcpts, claim)).toBe(true);
-    expect(await insertMessage(store, second.m, second.rcpts, claim)).toBe(false);
+    expect((await insertMessage(store, first.m, first.rcpts, claim))?.status).toBe("queued");
+    expect(await insertMessage(store, second.m, second.rcpts, claim)).toBeNull();
     const stored = await store.db.select({ id: messages.id }).from(messages).where(inArray(messages.id, [first.m.id, second.m.id]));
     expect(stored.map((r) => r.id)).toEqual([first.m.id]);
   });

@@ -129,6 +129,31 @@ describe("composeMessage", () => {
     expect(() => composeMessage(input)).toThrow(RangeError);
   });
 
+  it("writes List-Unsubscribe (RFC 2369) with each URI in angle brackets and List-Unsubscribe-Post (RFC 8058)", async () => {
+    const url = `https://mail.example.com/unsubscribe/${"x".repeat(300)}`;
+    const raw = composeMessage({
+      from: mailbox("a@example.com"), to: [mailbox("b@example.org")], subject: "s", text: "t",
+      listUnsubscribe: { uris: [url, "mailto:u+token@bounces.example.com"], oneClick: true },
+    });
+    const lines = headerLines(raw);
+    const field = lines.slice(lines.findIndex((l) => l.startsWith("List-Unsubscribe:")));
+    expect(field[0]).toBe(`List-Unsubscribe: <${url}>,`); // a URI is one token, never split (the line stays ≤ 998)
+    expect(field[1]).toBe(" <mailto:u+token@bounces.example.com>");
+    expect(field[2]).toBe("List-Unsubscribe-Post: List-Unsubscribe=One-Click");
+    const list = (await read(raw)).headers.get("list") as { unsubscribe: { url: string; mail: string } };
+    expect(list.unsubscribe).toEqual({ url, mail: "u+token@bounces.example.com" });
+  });
+
+  it("writes no List-Unsubscribe-Post without one-click, and refuses a URI that could break the field", () => {
+    const base: ComposeInput = { from: mailbox("a@example.com"), to: [mailbox("b@example.org")], subject: "s", text: "t" };
+    const plain = composeMessage({ ...base, listUnsubscribe: { uris: ["mailto:u@example.com"], oneClick: false } }).toString();
+    expect(plain).toMatch(/^List-Unsubscribe: <mailto:u@example\.com>\r$/m);
+    expect(plain).not.toMatch(/List-Unsubscribe-Post/);
+    for (const bad of ["https://x.example/a b", "https://x.example/>, <https://evil.example/", "https://x.example/\r\nBcc: v@example.org"])
+      expect(() => composeMessage({ ...base, listUnsubscribe: { uris: [bad], oneClick: true } })).toThrow(RangeError);
+    expect(() => composeMessage({ ...base, headers: [["List-Unsubscribe", "<https://evil.example/>"]] })).toThrow(RangeError);
+  });
+
   it("draws a fresh boundary per message", () => {
     const input: ComposeInput = { from: mailbox("a@example.com"), to: [mailbox("b@example.org")], subject: "s", text: "t", html: "<p>t</p>" };
     const boundary = (raw: Buffer) => /boundary="([^"]+)"/.exec(raw.toString())?.[1];

@@ -2,7 +2,8 @@
  * Record outcomes: for a batch of finished tries (possibly of many messages), in ONE statement
  * (data-modifying CTEs are atomic): move each recipient to its new state — only while this
  * worker still holds its lease (CONVENTIONS.md #5) — store the attempt, write the event (the
- * webhook outbox), and refresh each message's summary status.
+ * webhook outbox), put hard-bounced addresses on the account's suppression list (SPEC.md
+ * "Delivery rules"; the first reason recorded stays), and refresh each message's summary status.
  */
 import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
@@ -44,9 +45,10 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
         ${col((t) => t.attempt.tls?.cipher ?? null)}::text[], ${col((t) => (t.attempted ? 1 : 0))}::int[],
         ${col((t) => t.attempt.startedAt.toISOString())}::timestamptz[], ${col((t) => t.attempt.durationMs)}::int[],
         ${col(() => newId("attempt", now.getTime()))}::text[], ${col(() => newId("event", now.getTime()))}::text[],
-        ${col((t) => eventTypeFor(t.status))}::text[], ${col((t) => JSON.stringify(eventData(t)))}::jsonb[])
+        ${col((t) => eventTypeFor(t.status))}::text[], ${col((t) => JSON.stringify(eventData(t)))}::jsonb[],
+        ${col((t) => bounceKindOf(t) === "hard")}::boolean[])
         as i(id, status, next_at, code, enhanced, text, mx, ip, tls_version, tls_cipher, tried, started_at, duration_ms,
-             attempt_id, event_id, event_type, event_data)
+             attempt_id, event_id, event_type, event_data, hard_bounce)
     ),
     upd as (
       update recipients r set
@@ -58,7 +60,7 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
         locked_by = null, locked_until = null, updated_at = ${nowIso}::timestamptz
       from input i
       where r.id = i.id and r.locked_by = ${workerId} and r.status = 'sending'
-      returning r.id, r.message_id, r.account_id, r.status
+      returning r.id, r.message_id, r.account_id, r.status, r.email, r.email_key
     ),
     att as (
       insert into attempts (id, recipient_id, message_id, account_id, started_at, duration_ms, mx, ip, tls_version, tls_cipher, code, enhanced, text, outcome)
@@ -70,6 +72,13 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
       insert into events (id, account_id, message_id, recipient_id, type, data, created_at)
       select i.event_id, u.account_id, u.message_id, u.id, i.event_type, i.event_data, ${nowIso}::timestamptz
       from upd u join input i on i.id = u.id
+    ),
+    -- Only recipients whose update held (lease kept) suppress; detail is the reply, e.g. "550 5.1.1 No such user".
+    sup as (
+      insert into suppressions (account_id, email_key, email, reason, source_message_id, source_recipient_id, detail, created_at)
+      select u.account_id, u.email_key, u.email, 'hard_bounce', u.message_id, u.id, concat_ws(' ', i.code, i.enhanced, i.text), ${nowIso}::timestamptz
+      from upd u join input i on i.id = u.id where i.hard_bounce
+      on conflict (account_id, email_key) do nothing
     ),
     -- The statement cannot see its own updates in recipients, so the new states come from upd.
     states as (
@@ -89,6 +98,11 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
   return tries.filter((t) => !done.has(t.recipientId)).map((t) => t.recipientId);
 }
 
+/** A bounce without a kind is hard (classify.ts `bounceKind`: no enhanced code → hard); null when not a bounce. */
+function bounceKindOf(t: FinishedTry): "hard" | "soft" | null {
+  return t.status === "bounced" ? (t.bounceKind ?? "hard") : null;
+}
+
 /** The event body's `data` (SPEC.md "Webhooks"). */
 function eventData(t: FinishedTry) {
   return {
@@ -99,7 +113,7 @@ function eventData(t: FinishedTry) {
     tags: t.tags,
     smtp: { code: t.reason.code, enhanced: t.reason.enhanced, text: t.reason.text },
     ...(t.status === "deferred" ? { next_attempt_at: t.nextAttemptAt?.toISOString() ?? null } : {}),
-    ...(t.status === "bounced" ? { bounce: { kind: t.bounceKind ?? "hard", source: "smtp" } } : {}),
+    ...(t.status === "bounced" ? { bounce: { kind: bounceKindOf(t), source: "smtp" } } : {}),
     ...(t.attempt.mx ? { mx: t.attempt.mx, ip: t.attempt.ip } : {}),
   };
 }

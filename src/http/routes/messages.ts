@@ -109,13 +109,20 @@ const checkId = (id: string) => {
   return id;
 };
 
-/** What both send routes (composed and raw) pass to the service: account, limits, domain rule, idempotency. */
+/** What the send routes (composed, raw, batch) pass to the service: account, limits, domain rule, unsubscribe links, idempotency. */
 export async function sendOptions(c: Context<AppEnv>, deps: AppDeps, idempotencyKey: string | undefined): Promise<SendOptions> {
   const idempotency = idempotencyKey ? { key: idempotencyKey, requestHash: requestHash(c.req.method, c.req.path, await c.req.text()) } : undefined;
+  const secret = await serviceSecret(deps.config);
+  const { PUBLIC_URL, RETURN_PATH_DOMAIN } = deps.config;
   return {
     accountId: accountOf(c),
     maxMessageBytes: deps.config.MAX_MESSAGE_BYTES,
-    domainPolicy: { requireVerified: deps.config.REQUIRE_VERIFIED_DOMAIN, secret: await serviceSecret(deps.config) },
+    domainPolicy: { requireVerified: deps.config.REQUIRE_VERIFIED_DOMAIN, secret },
+    unsubscribe: {
+      key: secret.key("unsubscribe"),
+      publicUrl: PUBLIC_URL,
+      verp: RETURN_PATH_DOMAIN ? { key: secret.key("verp"), domain: RETURN_PATH_DOMAIN } : undefined,
+    },
     idempotency,
   };
 }

@@ -1,0 +1,72 @@
+/**
+ * Synchronous hard bounces feed the suppression list through the real engine: a receiver that
+ * answers 550 5.1.1 for one RCPT and 250 for another leaves exactly one suppression (reason
+ * hard_bounce, with its source and the reply), written in the outcome statement; the next
+ * message to that address is stored `suppressed` and never reaches the receiver. A soft
+ * (policy) bounce suppresses nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
+import { events, suppressions } from "../../src/db/schema.js";
+import { engineHarness, type EngineHarness } from "../helpers/engine.js";
+import { startMailServer } from "../helpers/mail-server.js";
+
+let h: EngineHarness;
+beforeAll(async () => {
+  h = await engineHarness();
+});
+afterAll(() => h.close());
+
+const listed = () => h.store.db.select().from(suppressions).where(eq(suppressions.accountId, h.accountId));
+
+describe("hard bounces during delivery", () => {
+  it("suppresses only the address answered 550 5.1.1, and the next message to it is suppressed", async () => {
+    const mx = await startMailServer({ script: { rcpt: (a) => (a.toLowerCase().startsWith("gone@") ? { code: 550, text: "5.1.1 No such user" } : undefined) } });
+    h.publish({ "hard.example": { MX: [{ preference: 10, exchange: "mx.hard.example" }] }, "mx.hard.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port });
+    try {
+      const first = await h.send({ to: ["ok@hard.example", "Gone@hard.example"] });
+      const rows = await h.settle(first.id);
+      const gone = rows.find((r) => r.email === "Gone@hard.example")!;
+      expect(gone.status).toBe("bounced");
+
+      const list = await listed();
+      expect(list).toHaveLength(1);
+      expect(list[0]).toMatchObject({
+        emailKey: "gone@hard.example",
+        email: "Gone@hard.example",
+        reason: "hard_bounce",
+        sourceMessageId: first.id,
+        sourceRecipientId: gone.id,
+      });
+      expect(list[0]!.detail).toMatch(/^550 5\.1\.1 .*No such user/);
+
+      const second = await h.send({ to: ["gone@HARD.example"] });
+      expect(second.recipients.map((r) => (r as { status?: string }).status)).toEqual(["suppressed"]);
+      const ev = await h.store.db.select().from(events).where(eq(events.messageId, second.id));
+      expect(ev.map((e) => e.type)).toEqual(["email.suppressed"]);
+      // A message that reaches the receiver afterwards proves the worker has looked at the queue since.
+      const third = await h.send({ to: ["ok@hard.example"] });
+      await h.settle(third.id);
+      expect(mx.received.flatMap((m) => m.to)).toEqual(["ok@hard.example", "ok@hard.example"]);
+      expect((await h.settle(second.id, ["suppressed"]))[0]!.attempts).toBe(0);
+    } finally {
+      await w.stop();
+      await mx.close();
+    }
+  });
+
+  it("does not suppress on a soft (policy) bounce", async () => {
+    const mx = await startMailServer({ script: { rcpt: () => ({ code: 550, text: "5.7.1 Message refused by policy" }) } });
+    h.publish({ "soft.example": { MX: [{ preference: 10, exchange: "mx.soft.example" }] }, "mx.soft.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port });
+    try {
+      const m = await h.send({ to: "user@soft.example" });
+      expect((await h.settle(m.id))[0]!.status).toBe("bounced");
+      expect((await listed()).map((s) => s.emailKey)).not.toContain("user@soft.example");
+    } finally {
+      await w.stop();
+      await mx.close();
+    }
+  });
+});
