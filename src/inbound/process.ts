@@ -1,0 +1,126 @@
+/**
+ * What the inbound listener does with one accepted message for one verified token: find the
+ * token's recipient (→ its message and account), classify the bytes (src/inbound/parse.ts),
+ * decide the changes (src/inbound/match.ts), record them in one statement
+ * (src/messages/async-outcome.ts, or unsubscribe() for a `u+` token), then store the message
+ * with what was made of it in inbound_messages — junk included.
+ *
+ * A byte-identical report seen before for the same message is a duplicate and changes nothing
+ * (an MTA re-sends a DSN when our 250 got lost), so a delayed DSN never writes its event twice.
+ * A database error throws: the listener answers 451 and the sender tries again later.
+ */
+import { createHash } from "node:crypto";
+import { and, eq, sql } from "drizzle-orm";
+import type { Store } from "../db/client.js";
+import { inboundMessages, recipients } from "../db/schema.js";
+import { newId } from "../lib/ids.js";
+import { recordAsyncOutcome, type AsyncResult } from "../messages/async-outcome.js";
+import { unsubscribe } from "../suppressions/unsubscribe.js";
+import { decideArf, decideDsn, decidePlain, type Decision } from "./match.js";
+import { parseInbound, type InboundReport } from "./parse.js";
+import type { ParsedVerp } from "./verp.js";
+
+export type InboundKind = "dsn" | "arf" | "unsubscribe" | "unknown";
+export type InboundOutcome = "bounced" | "complained" | "delayed" | "unsubscribed" | "duplicate" | "ignored" | "unmatched";
+
+export interface InboundEnvelope {
+  remoteIp: string | null;
+  /** MAIL FROM; "" for the null reverse-path `<>`. */
+  mailFrom: string;
+  rcptTo: string;
+}
+
+export interface Processed {
+  id: string;
+  kind: InboundKind;
+  outcome: InboundOutcome;
+}
+
+type Token = Extract<ParsedVerp, { ok: true }>;
+
+/** Processes and stores one message received for one verified token. */
+export async function processInbound(store: Store, env: InboundEnvelope, token: Token, raw: Buffer, now: Date = new Date()): Promise<Processed> {
+  const sha256 = createHash("sha256").update(raw).digest("hex");
+  const [owner] = await store.db
+    .select({ id: recipients.id, messageId: recipients.messageId, accountId: recipients.accountId, email: recipients.email, domain: recipients.domain })
+    .from(recipients)
+    .where(eq(recipients.id, token.recipientId));
+  const report: InboundReport | null = token.kind === "bounce" ? parseInbound(raw) : null;
+  const kind: InboundKind = token.kind === "unsubscribe" ? "unsubscribe" : report!.kind === "plain-bounce" ? "dsn" : (report!.kind as InboundKind);
+  const detail: Record<string, unknown> = { sha256, ...(report ? describe(report) : {}) };
+  let outcome: InboundOutcome = "unmatched";
+  let recipientId = owner?.id ?? null;
+
+  if (owner && (await seenBefore(store, owner.messageId, sha256))) {
+    outcome = "duplicate";
+  } else if (owner && token.kind === "unsubscribe") {
+    const added = await unsubscribe(store, { accountId: owner.accountId, messageId: owner.messageId, recipientId: owner.id, email: owner.email }, "mailto", now);
+    outcome = added ? "unsubscribed" : "duplicate";
+  } else if (owner && report && report.kind !== "unknown") {
+    const candidates = await store.db
+      .select({ id: recipients.id, emailKey: recipients.emailKey })
+      .from(recipients)
+      .where(and(eq(recipients.messageId, owner.messageId), eq(recipients.accountId, owner.accountId), eq(recipients.domain, owner.domain)));
+    const decision: Decision =
+      report.kind === "dsn" ? decideDsn(report.dsn, candidates) : report.kind === "arf" ? decideArf(report.arf, candidates) : decidePlain(report.bounce, candidates);
+    const results = await recordAsyncOutcome(store, owner.accountId, owner.messageId, decision.changes, now);
+    outcome = summarise(decision, results);
+    recipientId = results.find((r) => r.result === "applied")?.recipientId ?? decision.notes.find((n) => n.recipient)?.recipient ?? owner.id;
+    detail.notes = decision.notes;
+    detail.results = results;
+  } else if (owner) {
+    outcome = "ignored";
+  }
+
+  const id = newId("inbound", now.getTime());
+  await store.db.insert(inboundMessages).values({
+    id,
+    receivedAt: now,
+    remoteIp: env.remoteIp,
+    mailFrom: env.mailFrom,
+    rcptTo: env.rcptTo,
+    kind,
+    accountId: owner?.accountId ?? null,
+    messageId: owner?.messageId ?? null,
+    recipientId,
+    outcome,
+    detail,
+    size: raw.length,
+    raw,
+  });
+  return { id, kind, outcome };
+}
+
+/** The same bytes already stored for this message (any of its recipients). */
+async function seenBefore(store: Store, messageId: string, sha256: string): Promise<boolean> {
+  const rows = await store.rows(sql`
+    select 1 from inbound_messages
+    where recipient_id in (select id from recipients where message_id = ${messageId}) and detail->>'sha256' = ${sha256}
+    limit 1`);
+  return rows.length > 0;
+}
+
+/** The row's outcome: the strongest applied change, else why nothing happened. */
+function summarise(d: Decision, results: AsyncResult[]): InboundOutcome {
+  const applied = new Set(results.filter((r) => r.result === "applied").map((r) => r.recipientId));
+  const changed = d.changes.filter((c) => applied.has(c.recipientId));
+  if (changed.some((c) => c.to === "bounced")) return "bounced";
+  if (changed.some((c) => c.to === "complained")) return "complained";
+  if (changed.length) return "delayed";
+  if (results.length && results.every((r) => r.result === "duplicate")) return "duplicate";
+  return d.notes.some((n) => n.recipient) ? "ignored" : "unmatched";
+}
+
+/** The parsed report as stored in detail (no message body text beyond short diagnostics). */
+function describe(r: InboundReport): Record<string, unknown> {
+  switch (r.kind) {
+    case "dsn":
+      return { format: "rfc3464", subject: r.subject, dsn: r.dsn };
+    case "arf":
+      return { format: "rfc5965", subject: r.subject, arf: r.arf };
+    case "plain-bounce":
+      return { format: "plain", subject: r.subject, bounce: r.bounce };
+    case "unknown":
+      return { subject: r.subject, reason: r.reason };
+  }
+}
