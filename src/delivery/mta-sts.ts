@@ -14,7 +14,7 @@
  */
 import https from "node:https";
 import tls from "node:tls";
-import { checkDestination } from "../dns/guard.js";
+import { allowedAddresses } from "../dns/allowed-addresses.js";
 import type { Resolver } from "../dns/types.js";
 import { normaliseHost, parsePolicy, pickStsRecord, type StsPolicy } from "./mta-sts-policy.js";
 
@@ -99,22 +99,10 @@ export function createMtaStsFetcher(deps: MtaStsDeps): MtaStsFetcher {
   async function fetchPolicy(domain: string): Promise<Fetched> {
     const host = `mta-sts.${domain}`;
     const deadline = performance.now() + timeoutMs;
-    const [v4, v6] = await Promise.all([deps.resolver.a(host), deps.resolver.aaaa(host)]);
-    const ips = [...(v4.ok ? v4.records : []), ...(v6.ok ? v6.records : [])];
-    if (ips.length === 0) {
-      const why = [v4, v6].flatMap((l) => (l.ok ? [] : [l.reason])).join("; ");
-      return { ok: false, reason: `${host} has no address: ${why}` };
-    }
-    // Destination guard (ENGINE-NOTES "Destination guard"): check every address, connect only
-    // to the literals that passed, never resolve again.
-    const allowed: string[] = [];
-    const refused: string[] = [];
-    for (const ip of ips) {
-      const verdict = checkDestination(ip, deps.allowNetworks);
-      if (verdict.ok) allowed.push(ip);
-      else refused.push(verdict.reason);
-    }
-    if (allowed.length === 0) return { ok: false, reason: `refused to connect to ${host}: ${refused.join("; ")}` };
+    // Destination guard: check every address, connect only to the literals that passed.
+    const dest = await allowedAddresses(deps.resolver, host, deps.allowNetworks);
+    if (!dest.ok) return { ok: false, reason: dest.reason };
+    const allowed = dest.ips;
     const errors: string[] = [];
     for (const ip of allowed) {
       const left = Math.floor(deadline - performance.now());

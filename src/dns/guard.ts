@@ -91,6 +91,19 @@ function embeddedIPv4(address: Address): ipaddr.IPv4 | null {
 }
 
 /**
+ * True when `ip` (or the IPv4 address an IPv6 one embeds) is inside one of `allow`: an
+ * explicit operator choice, which e.g. lets webhooks use plain http to an internal network.
+ */
+export function inAllowedNetworks(ip: string, allow: readonly string[]): boolean {
+  if (isIP(ip) === 0 || ip.includes("%")) return false;
+  const address = ipaddr.parse(ip);
+  const inner = embeddedIPv4(address);
+  const candidates = inner === null ? [address] : [address, inner];
+  const allowed = allow.map(parseCidr).filter((c): c is Cidr => c !== null);
+  return candidates.some((a) => allowed.some((c) => inside(a, c)));
+}
+
+/**
  * Says whether we may connect to `ip`. Refused: the special-purpose ranges above, and IPv6
  * addresses that embed such an IPv4 address — unless the address (or the IPv4 inside it) is
  * in one of `allow` (DELIVERY_ALLOW_NETWORKS). Anything that is not a plain IP literal is refused.
@@ -99,11 +112,9 @@ export function checkDestination(ip: string, allow: readonly string[]): GuardRes
   if (isIP(ip) === 0) return { ok: false, reason: `"${ip}" is not an IP address` };
   // DNS never yields a zone index; one here would pick an interface for us.
   if (ip.includes("%")) return { ok: false, reason: `${ip} has a zone index` };
+  if (inAllowedNetworks(ip, allow)) return { ok: true };
   const address = ipaddr.parse(ip);
   const inner = embeddedIPv4(address);
-  const candidates = inner === null ? [address] : [address, inner];
-  const allowed = allow.map(parseCidr).filter((c): c is Cidr => c !== null);
-  if (candidates.some((a) => allowed.some((c) => inside(a, c)))) return { ok: true };
 
   const suffix = "not in DELIVERY_ALLOW_NETWORKS";
   if (inner !== null) {

@@ -1,0 +1,188 @@
+/**
+ * Webhook benchmark (`npm run bench:webhooks`).
+ *
+ * How fast the dispatcher (src/webhooks/dispatcher.ts, in this process) turns N events
+ * (default 20 000, one endpoint) into signed POSTs answered 200 by a loopback receiver
+ * (bench/webhook-receiver.ts, a child process), against a baseline of N plain unsigned POSTs
+ * of the same size sent with the same client (src/webhooks/client.ts) at the same concurrency
+ * (WEBHOOK_CONCURRENCY, default 16) and no database: the HTTP limit on this machine.
+ *
+ * Postline run: the dispatcher is started and left idle (LISTEN done); the clock starts; the
+ * events are inserted 1 000 per statement as the delivery engine writes its outcome batches
+ * (the fan-out trigger makes one delivery each) and each batch NOTIFYs, as the engine does;
+ * the clock stops at the last succeeded row (max(delivered_at), stamped by the dispatcher just
+ * before its completion statement commits). The receiver checks one signature in 100 with
+ * standardwebhooks and counts duplicates.
+ *
+ * Exit 1 when the receiver did not get every event exactly once, a signature failed, or the
+ * database disagrees; not for a missed target. Targets: ≥ 3 000 events/s, ≥ 70 % of the baseline.
+ *
+ * Env: DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; a scratch database is created
+ * next to it and dropped), BENCH_EVENTS (20000), BENCH_CONCURRENCY (16).
+ */
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import postgres from "postgres";
+import { createAccount } from "../src/accounts/accounts.js";
+import { openStore } from "../src/db/client.js";
+import { createResolver } from "../src/dns/resolver.js";
+import { WEBHOOK_CHANNEL } from "../src/lib/channels.js";
+import { createLogger } from "../src/lib/logger.js";
+import { secretFromString } from "../src/lib/secret.js";
+import { createWebhookClient } from "../src/webhooks/client.js";
+import { startDispatcher } from "../src/webhooks/dispatcher.js";
+import { eventBody } from "../src/webhooks/events.js";
+import { parseWebhookUrl } from "../src/webhooks/url.js";
+import { createWebhook } from "../src/webhooks/webhooks.js";
+import { cleanups, cpuSecondsOf, createScratchDb, sleep, spawnChild, within } from "./lib.js";
+
+const DATABASE_URL = process.env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
+const N = Number(process.env.BENCH_EVENTS || 20_000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY || 16);
+const BATCH = 1_000;
+const STALL_MS = 30_000;
+const TARGET_RATE = 3_000;
+const TARGET_RATIO = 0.7;
+const undo = cleanups();
+const allowNetworks = ["127.0.0.0/8"];
+
+type Stats = { requests: number; distinct: number; duplicates: number; unsigned: number; verified: number; badSignatures: number; connections: number };
+
+/** A delivery event's data, as src/delivery/queue/complete.ts writes it. */
+const eventData = (i: number) => ({
+  message: `msg_bench${String(i).padStart(10, "0")}`,
+  recipient: `rcpt_bench${String(i).padStart(10, "0")}`,
+  email: `user${i}@d${i % 20}.bench`,
+  message_id: `<${randomBytes(12).toString("hex")}@example.com>`,
+  tags: { campaign: "bench" },
+  smtp: { code: 250, enhanced: "2.0.0", text: "250 2.0.0 Ok: queued as 4XYZ" },
+  mx: `mx.d${i % 20}.bench`,
+  ip: "127.0.0.1",
+});
+
+async function baseline(url: string): Promise<{ seconds: number; ok: number }> {
+  const client = createWebhookClient({ resolver: createResolver({ servers: [] }), allowNetworks, timeoutMs: 10_000, maxSockets: CONCURRENCY });
+  const target = parseWebhookUrl(url);
+  if (!target.ok) throw new Error(target.reason);
+  const body = eventBody({ type: "email.delivered", createdAt: new Date(), dataJson: JSON.stringify(eventData(0)) });
+  let next = 0;
+  let ok = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < N) {
+        next++;
+        const r = await client.post(target.target, body, {});
+        if (r.kind === "answered" && r.status === 200) ok++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  client.close();
+  return { seconds, ok };
+}
+
+async function main(): Promise<number> {
+  const cpus = os.cpus();
+  console.log(`Postline webhook benchmark — ${N} events to one loopback endpoint, ${CONCURRENCY} POSTs in flight`);
+  console.log(`Machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}), node ${process.version}; PostgreSQL, this process and the receiver share it.\n`);
+
+  const rx = spawnChild("receiver", process.execPath, ["--import", "tsx", "bench/webhook-receiver.ts"], {}, { ipc: true });
+  undo.push(() => rx.stop());
+  const { port } = await rx.waitFor<{ port: number }>("ready", 30_000);
+  const url = `http://127.0.0.1:${port}/hooks/postline`;
+
+  const db = await createScratchDb(DATABASE_URL);
+  undo.push(() => db.drop());
+  const store = await openStore({ url: db.url, poolSize: 10 });
+  undo.push(() => store.close());
+  await store.migrate();
+  const admin = postgres(db.url, { max: 1, onnotice: () => {} });
+  undo.push(() => admin.end({ timeout: 5 }));
+  const secret = secretFromString(randomBytes(32).toString("base64url"));
+  const account = await createAccount(store.db, "bench");
+  const wh = await createWebhook(store.db, secret, { accountId: account.id, url, events: ["email.delivered"], allowNetworks });
+  await rx.ask({ type: "secret", secret: wh.secret });
+
+  console.log(`1. Baseline: plain unsigned POSTs of the same size, the same client, ${CONCURRENCY} at once, no database:`);
+  await rx.ask({ type: "reset" });
+  const base = await baseline(url);
+  const baseRate = base.ok / base.seconds;
+  const baseStats = await rx.ask<Stats>({ type: "stats" });
+  console.log(`  ${base.ok} answered 200 in ${base.seconds.toFixed(2)} s = ${baseRate.toFixed(0)} POSTs/s (receiver: ${baseStats.requests} requests over ${baseStats.connections} connections)\n`);
+
+  console.log(`2. Postline: dispatcher idle, then ${N} events inserted ${BATCH} per statement (each NOTIFYing), signed POSTs to the same receiver:`);
+  await rx.ask({ type: "reset" });
+  const dispatcher = await startDispatcher({
+    store,
+    logger: createLogger(process.env.BENCH_LOG_LEVEL || "warn"),
+    secret,
+    http: { resolver: createResolver({ servers: [] }), allowNetworks },
+    concurrency: CONCURRENCY,
+    retry: { baseMs: 30_000, lifetimeMs: 86_400_000 },
+    timeoutMs: 10_000,
+  });
+  undo.push(() => dispatcher.stop(5_000));
+  await sleep(500);
+  const cpu0 = { self: cpuSecondsOf(process.pid), rx: cpuSecondsOf(rx.child.pid!) };
+  const t0 = Date.now();
+  const payloads = Array.from({ length: N }, (_, i) => JSON.stringify(eventData(i)));
+  for (let from = 0; from < N; from += BATCH) {
+    const chunk = payloads.slice(from, from + BATCH);
+    await admin`
+      insert into events (id, account_id, message_id, recipient_id, type, data, created_at)
+      select 'evt_bench' || lpad((${from}::int + n - 1)::text, 10, '0'), ${account.id}, d->>'message', d->>'recipient', 'email.delivered', d, now()
+      from unnest(${chunk}::text[]) with ordinality as x(t, n), lateral (select t::jsonb as d) j`;
+    await admin.notify(WEBHOOK_CHANNEL, "");
+  }
+  const enqueueS = (Date.now() - t0) / 1000;
+  let done = 0;
+  let last = { n: -1, at: Date.now() };
+  while (done < N) {
+    const [r] = await admin<{ n: number }[]>`select count(*)::int as n from webhook_deliveries where status = 'succeeded'`;
+    done = r!.n;
+    if (done !== last.n) last = { n: done, at: Date.now() };
+    else if (Date.now() - last.at > STALL_MS) break;
+    if (process.stdout.isTTY) process.stdout.write(`\r  ${done}/${N} succeeded`);
+    if (done < N) await sleep(100);
+  }
+  if (process.stdout.isTTY) process.stdout.write("\n");
+  const cpu = { self: cpuSecondsOf(process.pid) - cpu0.self, rx: cpuSecondsOf(rx.child.pid!) - cpu0.rx };
+  const [f] = await admin<{ last: Date; tries: number; failed: number }[]>`
+    select max(delivered_at) as last, (select count(*)::int from webhook_attempts) as tries,
+      count(*) filter (where status <> 'succeeded')::int as failed from webhook_deliveries`;
+  const seconds = (f!.last.getTime() - t0) / 1000;
+  const rate = done / seconds;
+  const stats = await rx.ask<Stats>({ type: "stats" });
+  const wall = (Date.now() - t0) / 1000;
+  console.log(`  ${done} succeeded in ${seconds.toFixed(2)} s = ${rate.toFixed(0)} events/s (enqueue took ${enqueueS.toFixed(2)} s; ${f!.tries} tries recorded)`);
+  console.log(`  receiver: ${stats.requests} requests, ${stats.distinct} distinct webhook-ids, ${stats.duplicates} repeated, ${stats.verified} signatures sampled and verified, ${stats.badSignatures} bad, ${stats.connections} connections`);
+  console.log(`  CPU over ${wall.toFixed(1)} s: this process (dispatcher) ${cpu.self.toFixed(1)} s, receiver ${cpu.rx.toFixed(1)} s\n`);
+
+  const ratio = rate / baseRate;
+  const mark = (ok: boolean) => (ok ? "PASS" : "MISS");
+  console.log("Summary");
+  console.log(`  baseline (unsigned, no database) ${baseRate.toFixed(0).padStart(7)} POSTs/s`);
+  console.log(`  Postline signed, end to end      ${rate.toFixed(0).padStart(7)} events/s   (${(ratio * 100).toFixed(1)} % of baseline)`);
+  console.log(`  Target ≥ ${TARGET_RATE} events/s:      ${mark(rate >= TARGET_RATE)} (${rate.toFixed(0)})`);
+  console.log(`  Target ≥ ${TARGET_RATIO * 100} % of baseline:    ${mark(ratio >= TARGET_RATIO)} (${(ratio * 100).toFixed(1)} %)`);
+
+  const failures = [
+    done !== N && `${done} of ${N} deliveries succeeded`,
+    stats.distinct !== N && `the receiver got ${stats.distinct} distinct events, not ${N}`,
+    stats.duplicates > 0 && `${stats.duplicates} events were delivered more than once`,
+    (stats.badSignatures > 0 || stats.verified === 0) && `signatures: ${stats.verified} verified, ${stats.badSignatures} bad`,
+    base.ok !== N && `the baseline got ${base.ok} of ${N} answers`,
+  ].filter((x): x is string => typeof x === "string");
+  for (const x of failures) console.error(`FAIL: ${x}`);
+  return failures.length ? 1 : 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  console.error(`\nbenchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+}
+await within(60_000, "cleanup", undo.run()).catch((err: unknown) => console.error(String(err)));
+process.exit(code);

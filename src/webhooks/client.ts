@@ -1,0 +1,171 @@
+/**
+ * The guarded HTTP client webhooks are POSTed with. Per try: resolve the host with our own
+ * resolver (DNS_SERVERS), run every address through the destination guard, connect to the
+ * checked IP literal (Host header and SNI stay the URL's host; certificates verified as usual),
+ * never follow a redirect, one deadline from resolution to the end of the answer, and read at
+ * most the first KB of the answer. Connections are kept alive and reused per endpoint.
+ * Every outcome is a value (CONVENTIONS.md #4).
+ */
+import http from "node:http";
+import https from "node:https";
+import { isIP, isIPv6 } from "node:net";
+import tls from "node:tls";
+import { allowedAddresses } from "../dns/allowed-addresses.js";
+import { inAllowedNetworks } from "../dns/guard.js";
+import type { Resolver } from "../dns/types.js";
+import type { WebhookTarget } from "./url.js";
+
+/** The most of an answer's body that is read and recorded. */
+export const MAX_RESPONSE_BYTES = 1024;
+
+export interface WebhookClientOptions {
+  resolver: Resolver;
+  /** DELIVERY_ALLOW_NETWORKS. */
+  allowNetworks: readonly string[];
+  /** One deadline per try, from resolution to the end of the answer. */
+  timeoutMs: number;
+  /** Extra trusted root added to Node's bundled ones (tests). */
+  ca?: string | Buffer;
+  /** Connections kept per endpoint (WEBHOOK_CONCURRENCY). Default 16. */
+  maxSockets?: number;
+  userAgent?: string;
+}
+
+export type PostResult =
+  /** An HTTP answer, whatever its status; `body` is at most MAX_RESPONSE_BYTES of it. */
+  | { kind: "answered"; status: number; body: string; durationMs: number }
+  /** No answer: refused destination, DNS failure, connection error, TLS error, timeout. */
+  | { kind: "error"; error: string; durationMs: number };
+
+export interface WebhookClient {
+  post(target: WebhookTarget, body: string | Buffer, headers: Record<string, string>): Promise<PostResult>;
+  /** Closes every kept-alive connection. */
+  close(): void;
+}
+
+export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
+  const agents = new Map<string, http.Agent>();
+  // A secure context rather than `ca`: https.Agent names its pools by every TLS option, and a
+  // `ca` of all bundled roots would make that name hundreds of KB long on every request.
+  const secureContext = o.ca === undefined ? undefined : tls.createSecureContext({ ca: [...tls.rootCertificates, o.ca] });
+  const userAgent = o.userAgent ?? "Postline-Webhooks/0.1";
+
+  // Idle sockets are dropped after 4 s, before the 5 s keep-alive of common servers (Node's
+  // included), so a request rarely meets a socket the server is closing.
+  const agentFor = (t: WebhookTarget) => {
+    const key = `${t.secure ? "s" : "p"} ${t.host} ${t.port}`;
+    let agent = agents.get(key);
+    if (!agent) {
+      const opts = { keepAlive: true, maxSockets: o.maxSockets ?? 16, timeout: 4_000, scheduling: "lifo" as const };
+      agent = t.secure ? new https.Agent(opts) : new http.Agent(opts);
+      agents.set(key, agent);
+    }
+    return agent;
+  };
+
+  /** The address to connect to, or why there is none. */
+  const destination = async (t: WebhookTarget): Promise<{ ip: string } | { error: string }> => {
+    const dest = await allowedAddresses(o.resolver, t.host, o.allowNetworks);
+    if (!dest.ok) return { error: dest.reason };
+    // Plain http only when every address of the host is inside DELIVERY_ALLOW_NETWORKS.
+    if (!t.secure && (dest.refused.length > 0 || !dest.ips.every((ip) => inAllowedNetworks(ip, o.allowNetworks))))
+      return { error: `refused plain http to ${t.host}: only addresses in DELIVERY_ALLOW_NETWORKS may be reached without https` };
+    return { ip: dest.ips[0]! };
+  };
+
+  const send = (t: WebhookTarget, ip: string, body: string | Buffer, headers: Record<string, string>, leftMs: number) =>
+    new Promise<{ status: number; body: string } | { error: string; retryable: boolean }>((resolve) => {
+      let settled = false;
+      const finish = (r: { status: number; body: string } | { error: string; retryable: boolean }) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const name = isIPv6(t.host) ? `[${t.host}]` : t.host;
+      const options: https.RequestOptions = {
+        host: ip, // the literal the guard checked; Node does not resolve IP literals
+        port: t.port,
+        method: "POST",
+        path: t.path,
+        agent: agentFor(t),
+        headers: {
+          ...headers,
+          host: t.port === (t.secure ? 443 : 80) ? name : `${name}:${t.port}`,
+          "content-type": "application/json",
+          "content-length": String(Buffer.byteLength(body)),
+          "user-agent": userAgent,
+        },
+      };
+      if (t.secure) {
+        // SNI carries names only (RFC 6066 §3); an IP-literal URL is checked against the IP SAN.
+        if (isIP(t.host)) options.servername = "";
+        else options.servername = t.host;
+        options.rejectUnauthorized = true;
+        options.checkServerIdentity = (_host, cert) => tls.checkServerIdentity(t.host, cert);
+        if (secureContext) Object.assign(options, { secureContext });
+      }
+      const req = (t.secure ? https : http).request(options);
+      const timer = setTimeout(() => {
+        finish({ error: `timeout: no complete answer within ${o.timeoutMs} ms`, retryable: false });
+        req.destroy();
+      }, leftMs);
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed meanwhile: nothing reached it, so one more
+        // request on a fresh connection is safe (Node's http docs recommend exactly this).
+        finish({ error: err.message || String(err.code), retryable: req.reusedSocket && err.code === "ECONNRESET" });
+      });
+      req.on("response", (res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const done = () => {
+          const text = chunks.length === 0 ? "" : Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
+          finish({ status, body: text.replace(/\0/g, "") }); // PostgreSQL text holds no NUL
+        };
+        res.on("data", (chunk: Buffer) => {
+          chunks.push(chunk);
+          size += chunk.length;
+          if (size >= MAX_RESPONSE_BYTES && !res.complete) {
+            // Enough: stop reading; the connection is not reused.
+            done();
+            res.destroy();
+          }
+        });
+        res.on("end", done);
+        res.on("error", done);
+        res.on("close", done); // ended early by the server: what arrived is what is recorded
+      });
+      req.end(body);
+    });
+
+  return {
+    async post(t, body, headers) {
+      const started = performance.now();
+      const left = () => Math.max(1, Math.round(started + o.timeoutMs - performance.now()));
+      const elapsed = () => Math.round(performance.now() - started);
+      let dest: { ip: string } | { error: string };
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        // An IP literal needs no look-up, so no deadline for one (a timer per POST is not free).
+        dest = isIP(t.host)
+          ? await destination(t)
+          : await Promise.race([
+              destination(t),
+              new Promise<{ error: string }>((r) => (timer = setTimeout(() => r({ error: `timeout: ${t.host} not resolved within ${o.timeoutMs} ms` }), o.timeoutMs))),
+            ]);
+      } finally {
+        clearTimeout(timer);
+      }
+      if ("error" in dest) return { kind: "error", error: dest.error, durationMs: elapsed() };
+      let r = await send(t, dest.ip, body, headers, left());
+      if ("retryable" in r && r.retryable) r = await send(t, dest.ip, body, headers, left());
+      if ("error" in r) return { kind: "error", error: r.error, durationMs: elapsed() };
+      return { kind: "answered", status: r.status, body: r.body, durationMs: elapsed() };
+    },
+    close() {
+      for (const a of agents.values()) a.destroy();
+      agents.clear();
+    },
+  };
+}

@@ -1,0 +1,283 @@
+/**
+ * The webhook dispatcher: its own loop in the worker role (several processes may run it).
+ * Claims due deliveries in batches (queue/claim.ts), keeps one queue per endpoint and at most
+ * `concurrency` POSTs in flight to each, so a hanging endpoint only ever holds its own slots;
+ * signs and POSTs each event, and records tries and outcomes in batches, one statement each
+ * (queue/complete.ts). Woken by NOTIFY on WEBHOOK_CHANNEL, by `wake()`, when a slot frees and
+ * when a retry it scheduled falls due; a poll of at most a second is the fallback.
+ */
+import { randomBytes } from "node:crypto";
+import type { Store } from "../db/client.js";
+import type { Resolver } from "../dns/types.js";
+import { WEBHOOK_CHANNEL } from "../lib/channels.js";
+import { safeError, type Logger } from "../lib/logger.js";
+import type { ServiceSecret } from "../lib/secret.js";
+import { createWebhookClient, type PostResult } from "./client.js";
+import { eventBody } from "./events.js";
+import { claimDeliveries, type ClaimedDelivery } from "./queue/claim.js";
+import { recordTries, type FinishedTry } from "./queue/complete.js";
+import { extendLeases, reapExpiredLeases, releaseDeliveries } from "./queue/lease.js";
+import { tryOutcome } from "./outcome.js";
+import type { WebhookRetryPolicy } from "./retry.js";
+import { signatureHeaders } from "./sign.js";
+import { endpointCache, type Endpoint } from "./endpoints.js";
+
+/**
+ * Per endpoint a dispatcher holds at most this many rounds of `concurrency` (in flight and
+ * queued)… Deep, so that a fast endpoint is fed by few large claims (a claim costs about the
+ * same for 20 rows as for 200); the heartbeat keeps the leases of queued rows alive.
+ */
+const PREFETCH_ROUNDS = 32;
+/** …and claims more for it once it holds no more than this many rounds. */
+const REFILL_ROUNDS = 16;
+/**
+ * After a claim that found nothing, the next one waits this long at least: a claim walks past
+ * the due rows of endpoints at their cap, so a NOTIFY storm during a backlog must not turn
+ * into back-to-back scans of it. (Wakes meanwhile are remembered, not lost.)
+ */
+const EMPTY_CLAIM_GAP_MS = 50;
+/**
+ * Completion statements in flight at once, and rows in each. One: tries finishing while it
+ * runs make the next batch larger, which costs the database less than more statements (more
+ * at once measured no faster in bench:webhooks, with smaller batches).
+ */
+const MAX_FLUSHES = 1;
+const MAX_BATCH = 400;
+
+export interface DispatcherOptions {
+  store: Store;
+  logger: Logger;
+  secret: ServiceSecret;
+  http: { resolver: Resolver; allowNetworks: readonly string[]; ca?: string | Buffer };
+  /** POSTs in flight at once per endpoint (WEBHOOK_CONCURRENCY). */
+  concurrency: number;
+  retry: WebhookRetryPolicy;
+  /** One try's deadline (WEBHOOK_TIMEOUT). */
+  timeoutMs: number;
+  /** How long a claim holds a delivery without a heartbeat. Default 2 × timeoutMs + 30 s. */
+  leaseMs?: number;
+  /** Fallback poll, at most 1000 ms. */
+  pollMs?: number;
+  /** Deliveries held at once (in flight and queued), all endpoints. Default 2000. */
+  maxHeld?: number;
+  now?: () => Date;
+  random?: () => number;
+}
+
+export interface Dispatcher {
+  readonly id: string;
+  /** Looks for due deliveries now (the in-process wake). */
+  wake(): void;
+  /** Stops claiming, lets tries in flight finish (up to `graceMs`), records them, gives back the rest. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+type Job = ClaimedDelivery & { body: string };
+
+export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher> {
+  const id = `d_${randomBytes(6).toString("hex")}`;
+  const log = o.logger.child({ dispatcher: id });
+  const now = o.now ?? (() => new Date());
+  const random = o.random ?? Math.random;
+  const pollMs = Math.min(1_000, o.pollMs ?? 1_000);
+  const leaseMs = o.leaseMs ?? 2 * o.timeoutMs + 30_000;
+  const maxHeld = o.maxHeld ?? 2_000;
+  const client = createWebhookClient({ ...o.http, timeoutMs: o.timeoutMs, maxSockets: o.concurrency });
+  const endpoints = endpointCache(o.secret);
+  const load = new Map<string, { inFlight: number; queue: Job[] }>(); // per endpoint id
+  const held = new Set<number>(); // claimed, not recorded yet
+  let active = 0; // queued or in flight, all endpoints
+  let heldBack = false; // a claim was cut short by maxHeld
+  const running = new Set<Promise<void>>();
+  const pending: FinishedTry[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  let stopping = false;
+  let wakeUp: (() => void) | null = null;
+  let woken = false;
+  let news = true; // the first claim looks at everything
+  const flushes = new Set<Promise<void>>();
+  let flushTimer: NodeJS.Timeout | null = null;
+
+  const rouse = () => {
+    woken = true;
+    const w = wakeUp;
+    wakeUp = null;
+    w?.();
+  };
+  /** Work may have arrived from outside (NOTIFY, wake(), a retry falling due, the poll): claim for any endpoint. */
+  const wake = () => {
+    news = true;
+    rouse();
+  };
+  /** An endpoint we hold has room again: ends even the pause after an empty claim. */
+  let gapUp: (() => void) | null = null;
+  const refill = () => {
+    const g = gapUp;
+    gapUp = null;
+    g?.();
+    rouse();
+  };
+  /** Whether a claim could take anything without news: some endpoint we hold is at or below its refill mark. */
+  const roomForKnown = () => [...load.values()].some((l) => l.inFlight + l.queue.length <= REFILL_ROUNDS * o.concurrency);
+  const later = (ms: number) => {
+    const t = setTimeout(() => (timers.delete(t), wake()), ms);
+    timers.add(t);
+  };
+
+  /** Tries are recorded in batches, MAX_FLUSHES statements at most at once (their rows never overlap). */
+  const record = async (batch: FinishedTry[]) => {
+    try {
+      const lost = await recordTries(o.store, id, batch, now());
+      if (lost.length) log.warn({ count: lost.length }, "lease lost before the try was recorded; another dispatcher retries it");
+      // Retries falling due before the next poll get a wake-up of their own.
+      const soon = Math.min(...batch.map((t) => t.nextAttemptAt?.getTime() ?? Infinity)) - now().getTime();
+      if (soon < pollMs) later(Math.max(0, soon));
+    } catch (err) {
+      log.error({ err: safeError(err), count: batch.length }, "recording webhook tries failed; leases will expire and the deliveries be tried again");
+    } finally {
+      for (const t of batch) held.delete(t.seq);
+    }
+  };
+  const flush = (): void => {
+    while (pending.length && flushes.size < MAX_FLUSHES) {
+      const p: Promise<void> = record(pending.splice(0, MAX_BATCH)).finally(() => (flushes.delete(p), flush()));
+      flushes.add(p);
+    }
+  };
+  const scheduleFlush = () => {
+    if (pending.length >= MAX_BATCH / 4) flush();
+    else flushTimer ??= setTimeout(() => ((flushTimer = null), flush()), 2);
+  };
+
+  const post = async (job: Job, ep: Endpoint): Promise<PostResult> => {
+    if (!ep.ok) return { kind: "error", error: ep.reason, durationMs: 0 };
+    const headers = signatureHeaders(ep.key, job.eventId, now().getTime() / 1000, job.body);
+    return client.post(ep.target, job.body, { ...headers });
+  };
+
+  /** Starts queued jobs of one endpoint while it has free slots. */
+  const startReady = (webhookId: string) => {
+    const l = load.get(webhookId);
+    while (l && l.queue.length && l.inFlight < o.concurrency && !stopping) {
+      const job = l.queue.shift()!;
+      l.inFlight++;
+      const p = (async () => {
+        const startedAt = now();
+        const r = await post(job, endpoints.get(job)).catch((err: unknown): PostResult => ({ kind: "error", error: String(err), durationMs: 0 }));
+        pending.push(tryOutcome(job, r, startedAt, o.retry, now(), random));
+        scheduleFlush();
+      })().finally(() => {
+        running.delete(p);
+        l.inFlight--;
+        active--;
+        const left = l.inFlight + l.queue.length;
+        if (left === 0) load.delete(webhookId);
+        startReady(webhookId);
+        // Down to this endpoint's refill mark, or drained, or the process has room again after
+        // a claim cut short by maxHeld: claim more. (Not on every completion: a claim costs.)
+        if (left === REFILL_ROUNDS * o.concurrency) refill();
+        else if (left === 0 || (heldBack && active <= maxHeld / 2)) (heldBack = false), wake();
+      });
+      running.add(p);
+    }
+  };
+
+  /** Claims what there is room for; `limited`: the claim was full, so more may be due. */
+  const claim = async (): Promise<{ count: number; limited: boolean }> => {
+    heldBack = active + PREFETCH_ROUNDS * o.concurrency > maxHeld;
+    if (active >= maxHeld) return { count: 0, limited: false };
+    const rooms = new Map<string, number>();
+    for (const [webhookId, l] of load) {
+      const n = l.inFlight + l.queue.length;
+      rooms.set(webhookId, n > REFILL_ROUNDS * o.concurrency ? 0 : PREFETCH_ROUNDS * o.concurrency - n);
+    }
+    // Each row the claim looks at is locked, wanted or not: look at no more than it may keep.
+    const limit = Math.min(PREFETCH_ROUNDS * o.concurrency, maxHeld - active);
+    const claimed = await claimDeliveries(o.store, {
+      dispatcherId: id,
+      limit,
+      perEndpoint: PREFETCH_ROUNDS * o.concurrency,
+      rooms,
+      leaseMs,
+      now: now(),
+    });
+    for (const d of claimed) {
+      if (held.has(d.seq)) continue; // our own lease expired and we claimed it again: one try is enough
+      held.add(d.seq);
+      active++;
+      const l = load.get(d.webhookId) ?? { inFlight: 0, queue: [] };
+      load.set(d.webhookId, l);
+      l.queue.push({ ...d, body: eventBody({ type: d.eventType, createdAt: d.eventAt, dataJson: d.dataJson }) });
+    }
+    for (const webhookId of new Set(claimed.map((d) => d.webhookId))) startReady(webhookId);
+    return { count: claimed.length, limited: claimed.length >= limit };
+  };
+
+  const loop = async () => {
+    while (!stopping) {
+      try {
+        woken = false;
+        const fresh = news;
+        news = false;
+        const claimedAt = performance.now();
+        const { count, limited } = fresh || roomForKnown() ? await claim() : { count: -1, limited: false };
+        if (limited) {
+          news = true; // a full claim: more may be due, for any endpoint
+          continue;
+        }
+        const gap = EMPTY_CLAIM_GAP_MS - (performance.now() - claimedAt);
+        if (count === 0 && gap > 0)
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, gap);
+            gapUp = () => (clearTimeout(t), resolve());
+          });
+        if (woken) continue; // woken meanwhile: what woke us may be committed now
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => ((news = true), resolve()), pollMs);
+          wakeUp = () => (clearTimeout(t), resolve());
+        });
+      } catch (err) {
+        log.error({ err: safeError(err) }, "webhook dispatcher loop error; retrying shortly");
+        await new Promise((r) => setTimeout(r, pollMs));
+      }
+    }
+  };
+
+  const unlisten = await o.store.listen(WEBHOOK_CHANNEL, wake);
+  const reaper = setInterval(() => {
+    void reapExpiredLeases(o.store, now())
+      .then((n) => (n ? (log.warn({ count: n }, "cleared webhook leases that expired (a dispatcher died or stalled)"), wake()) : undefined))
+      .catch(() => {});
+  }, Math.max(1_000, Math.floor(leaseMs / 2)));
+  const heartbeat = setInterval(() => {
+    const until = new Date(now().getTime() + leaseMs);
+    void extendLeases(o.store, id, [...held], until).catch((err: unknown) => log.warn({ err: safeError(err) }, "webhook lease heartbeat failed"));
+  }, Math.max(50, Math.floor(leaseMs / 3)));
+  const done = loop();
+  log.info("webhook dispatcher started");
+
+  return {
+    id,
+    wake,
+    stop: async (graceMs = 10_000) => {
+      stopping = true;
+      clearInterval(reaper);
+      refill();
+      await done;
+      const queued = [...load.values()].flatMap((l) => l.queue.splice(0, l.queue.length).map((j) => j.seq));
+      active -= queued.length;
+      await releaseDeliveries(o.store, id, queued, now()).catch(() => {});
+      queued.forEach((s) => held.delete(s));
+      await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      if (flushTimer) clearTimeout(flushTimer);
+      flush();
+      while (flushes.size) await Promise.all(flushes);
+      for (const t of timers) clearTimeout(t);
+      clearInterval(heartbeat);
+      await releaseDeliveries(o.store, id, [...held], now()).catch(() => {});
+      await unlisten().catch(() => {});
+      client.close();
+      log.info("webhook dispatcher stopped");
+    },
+  };
+}

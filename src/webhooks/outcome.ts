@@ -1,0 +1,28 @@
+/**
+ * What one try's result means for its delivery (pure): a 2xx succeeds; anything else — an
+ * answer that is not 2xx (a 3xx included: redirects are never followed), a timeout, a refused
+ * destination, a connection or TLS error — is tried again on the backoff schedule, or fails
+ * once the next try would fall after the retry lifetime.
+ */
+import type { PostResult } from "./client.js";
+import type { FinishedTry } from "./queue/complete.js";
+import { nextWebhookRetry, type WebhookRetryPolicy } from "./retry.js";
+
+export interface TriedDelivery {
+  seq: number;
+  /** Tries made before this one. */
+  attempts: number;
+  eventAt: Date;
+}
+
+export function tryOutcome(d: TriedDelivery, r: PostResult, startedAt: Date, policy: WebhookRetryPolicy, now: Date, random: () => number): FinishedTry {
+  const base = { seq: d.seq, startedAt, durationMs: r.durationMs };
+  if (r.kind === "answered" && r.status >= 200 && r.status < 300)
+    return { ...base, status: "succeeded", nextAttemptAt: null, statusCode: r.status, response: r.body, error: null };
+  const code = r.kind === "answered" ? r.status : null;
+  const error = r.kind === "error" ? r.error : code! >= 300 && code! < 400 ? `HTTP ${code}: redirects are not followed` : null;
+  const answer = { statusCode: code, response: r.kind === "answered" ? r.body : null };
+  const retry = nextWebhookRetry(policy, d.attempts + 1, d.eventAt, now, random);
+  if (retry.kind === "retry") return { ...base, ...answer, status: "pending", nextAttemptAt: retry.at, error };
+  return { ...base, ...answer, status: "failed", nextAttemptAt: null, error: `${error ?? `HTTP ${code}`}; no 2xx within the retry lifetime` };
+}

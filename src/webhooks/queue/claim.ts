@@ -1,0 +1,85 @@
+/**
+ * Claim due webhook deliveries, one statement: pick pending rows due now and not leased, in
+ * time order, with FOR UPDATE SKIP LOCKED (several dispatchers never pick the same row); keep
+ * at most `room` per endpoint (what the caller can start or queue under its per-endpoint cap)
+ * and skip endpoints with no room at all, so one slow endpoint's backlog never fills a claim;
+ * lease the rows to this dispatcher and return each with its event and endpoint.
+ */
+import { sql } from "drizzle-orm";
+import { pgArray } from "../../db/arrays.js";
+import type { Store } from "../../db/client.js";
+
+export interface ClaimedDelivery {
+  seq: number;
+  webhookId: string;
+  eventId: string;
+  attempts: number;
+  eventType: string;
+  eventAt: Date;
+  /** events.data as JSON text (see eventBody). */
+  dataJson: string;
+  url: string;
+  secretSealed: string;
+}
+
+export interface ClaimOptions {
+  dispatcherId: string;
+  /** Most rows in all. */
+  limit: number;
+  /** Most rows per endpoint not listed in `rooms`. */
+  perEndpoint: number;
+  /** Endpoints with less room than `perEndpoint` (0: skipped). */
+  rooms: Map<string, number>;
+  leaseMs: number;
+  now: Date;
+}
+
+type Row = {
+  seq: number | string;
+  webhook_id: string;
+  event_id: string;
+  attempts: number;
+  type: string;
+  event_at: Date | string;
+  data: string;
+  url: string;
+  secret_sealed: string;
+};
+
+export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<ClaimedDelivery[]> {
+  const now = o.now.toISOString();
+  const until = new Date(o.now.getTime() + o.leaseMs).toISOString();
+  const skip = [...o.rooms].filter(([, n]) => n <= 0).map(([id]) => id);
+  const partial = [...o.rooms].filter(([, n]) => n > 0);
+  const rows = await store.rows<Row>(sql`
+    with due as (
+      select seq, webhook_id, next_attempt_at from webhook_deliveries
+      where status = 'pending' and next_attempt_at <= ${now}::timestamptz
+        and (locked_until is null or locked_until < ${now}::timestamptz)
+        and not (webhook_id = any(${pgArray(skip)}::text[]))
+      order by next_attempt_at
+      limit ${o.limit}
+      for update skip locked
+    ), ranked as (
+      select due.seq, coalesce(room.n, ${o.perEndpoint}) as room,
+        row_number() over (partition by due.webhook_id order by due.next_attempt_at, due.seq) as n
+      from due left join unnest(${pgArray(partial.map(([id]) => id))}::text[], ${pgArray(partial.map(([, n]) => n))}::int[])
+        as room(webhook_id, n) on room.webhook_id = due.webhook_id
+    )
+    update webhook_deliveries d
+    set locked_by = ${o.dispatcherId}, locked_until = ${until}::timestamptz, updated_at = ${now}::timestamptz
+    from ranked r, events e, webhooks w
+    where r.n <= r.room and d.seq = r.seq and e.id = d.event_id and w.id = d.webhook_id
+    returning d.seq, d.webhook_id, d.event_id, d.attempts, e.type, e.created_at as event_at, e.data::text as data, w.url, w.secret_sealed`);
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    webhookId: r.webhook_id,
+    eventId: r.event_id,
+    attempts: r.attempts,
+    eventType: r.type,
+    eventAt: new Date(r.event_at),
+    dataJson: r.data,
+    url: r.url,
+    secretSealed: r.secret_sealed,
+  }));
+}
