@@ -9,6 +9,8 @@ import { ensureAdminKey } from "./accounts/accounts.js";
 import type { Config } from "./config.js";
 import { openStore, type Store } from "./db/client.js";
 import { startWorker, type Worker } from "./delivery/worker.js";
+import { startInboundListener, type InboundListener } from "./inbound/listener.js";
+import { startDispatcher, type Dispatcher } from "./webhooks/dispatcher.js";
 import { createResolver } from "./dns/resolver.js";
 import { serviceSecret } from "./lib/secret.js";
 import { buildApp } from "./http/app.js";
@@ -22,12 +24,16 @@ export interface Running {
   /** The admin key generated on this start, when one was (printed once by main.ts). */
   generatedAdminKey: string | null;
   worker: Worker | null;
+  /** The inbound bounce/feedback SMTP port actually bound (INBOUND_SMTP_PORT=0 → off, null). */
+  inboundPort: number | null;
   stop(): Promise<void>;
 }
 
 export interface StartOverrides {
   /** SMTP timeouts (tests use short ones). */
   timeouts?: Partial<SmtpTimeouts>;
+  /** Bind the inbound listener here instead of INBOUND_SMTP_PORT (tests pass 0 for a free port). */
+  inboundPort?: number;
 }
 
 export async function start(config: Config, logger: Logger, overrides: StartOverrides = {}): Promise<Running> {
@@ -70,15 +76,46 @@ export async function start(config: Config, logger: Logger, overrides: StartOver
       verp: config.RETURN_PATH_DOMAIN ? { key: secret.key("verp"), domain: config.RETURN_PATH_DOMAIN } : undefined,
     });
   }
+  // Webhooks: the dispatcher runs wherever the delivery worker does.
+  let dispatcher: Dispatcher | null = null;
+  if (config.ROLE === "worker" || config.ROLE === "all") {
+    dispatcher = await startDispatcher({
+      store,
+      logger,
+      secret,
+      http: { resolver: createResolver({ servers: config.DNS_SERVERS }), allowNetworks: config.DELIVERY_ALLOW_NETWORKS },
+      concurrency: config.WEBHOOK_CONCURRENCY,
+      retry: { baseMs: config.WEBHOOK_RETRY_BASE, lifetimeMs: config.WEBHOOK_RETRY_LIFETIME },
+      timeoutMs: config.WEBHOOK_TIMEOUT,
+    });
+  }
+
+  // Bounces and feedback reports in: where the worker runs, when there is a return-path domain.
+  let inbound: InboundListener | null = null;
+  if ((config.ROLE === "worker" || config.ROLE === "all") && config.RETURN_PATH_DOMAIN && (overrides.inboundPort !== undefined || config.INBOUND_SMTP_PORT !== 0)) {
+    inbound = await startInboundListener({
+      store,
+      logger,
+      host: config.INBOUND_SMTP_HOST,
+      port: overrides.inboundPort ?? config.INBOUND_SMTP_PORT,
+      domain: config.RETURN_PATH_DOMAIN,
+      key: secret.key("verp"),
+      maxBytes: config.INBOUND_MAX_BYTES,
+      name: config.HELO_NAME,
+    });
+  }
 
   return {
     store,
     port,
+    inboundPort: inbound?.port ?? null,
     generatedAdminKey,
     worker,
     stop: async () => {
       // Stop taking HTTP requests and claiming work; finish or release what is in flight.
       await worker?.stop();
+      await inbound?.close();
+      await dispatcher?.stop();
       if (server) {
         const s = server;
         await new Promise<void>((resolve) => s.close(() => resolve()));

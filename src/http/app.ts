@@ -7,7 +7,7 @@ import { AppError, type ErrorCode, type FieldError } from "../lib/errors.js";
 import { LIMITS } from "../messages/schemas.js";
 import type { AppDeps, AppEnv } from "./context.js";
 import { safeError } from "../lib/logger.js";
-import { limitBody, requestLog } from "./middleware.js";
+import { limitBody, loggedPath, requestLog } from "./middleware.js";
 import { problem } from "./problem.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { domainRoutes } from "./routes/domains.js";
@@ -15,7 +15,11 @@ import { healthRoutes } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys.js";
 import { messageRoutes } from "./routes/messages.js";
 import { rawMessageRoutes } from "./routes/messages-raw.js";
+import { batchMessageRoutes } from "./routes/messages-batch.js";
+import { suppressionRoutes } from "./routes/suppressions.js";
+import { unsubscribeRoutes } from "./routes/unsubscribe.js";
 import { countRequests, metricsRoutes } from "./routes/metrics.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 
 const HTTP_CODES: Record<number, ErrorCode> = {
   400: "malformed_request",
@@ -50,7 +54,11 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   keyRoutes(app, deps);
   domainRoutes(app, deps);
   rawMessageRoutes(app, deps); // before /messages/{id} routes, though methods differ
+  batchMessageRoutes(app, deps);
   messageRoutes(app, deps);
+  suppressionRoutes(app, deps);
+  unsubscribeRoutes(app, deps);
+  webhookRoutes(app, deps);
   metricsRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
@@ -72,7 +80,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       const detail = err.status === 400 ? "the request body is not valid JSON" : err.message;
       return problem(c, HTTP_CODES[err.status]!, detail);
     }
-    deps.logger.error({ err: safeError(err), req_id: c.get("requestId"), path: c.req.path }, "unhandled error");
+    deps.logger.error({ err: safeError(err), req_id: c.get("requestId"), path: loggedPath(c.req.path) }, "unhandled error");
     return problem(c, "internal", "an unexpected error occurred; it has been logged");
   });
   return app;
