@@ -41,86 +41,87 @@ export async function start(config: Config, logger: Logger, overrides: StartOver
   // DATA_DIR stops the process here, not on the first POST /domains.
   const secret = await serviceSecret(config);
   const store = await openStore({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
-  await store.migrate();
-  const generatedAdminKey = await ensureAdminKey(store, config.ADMIN_API_KEY);
-  logger.info({ database: store.kind, role: config.ROLE }, "store ready");
-
-  let server: ServerType | null = null;
-  let port: number | null = null;
-  if (config.ROLE === "api" || config.ROLE === "all") {
-    const app = buildApp({ store, config, logger });
-    server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
-      s.once("error", reject);
-    });
-    port = (server.address() as AddressInfo).port;
-    logger.info({ host: config.HOST, port }, "http listening");
-  }
-  let worker: Worker | null = null;
-  if (config.ROLE === "worker" || config.ROLE === "all") {
-    worker = await startWorker({
-      store,
-      logger,
-      deliver: {
-        resolver: createResolver({ servers: config.DNS_SERVERS }),
-        allowNetworks: config.DELIVERY_ALLOW_NETWORKS,
-        smtpPort: config.SMTP_PORT,
-        heloName: config.HELO_NAME,
-        relay: config.relay,
-        timeouts: overrides.timeouts,
-      },
-      retry: { schedule: config.RETRY_SCHEDULE, lifetimeMs: config.MAX_QUEUE_LIFETIME },
-      domainConcurrency: config.DOMAIN_CONCURRENCY,
-      maxConnections: config.MAX_CONNECTIONS,
-      leaseMs: config.DELIVERY_LEASE,
-      verp: config.RETURN_PATH_DOMAIN ? { key: secret.key("verp"), domain: config.RETURN_PATH_DOMAIN } : undefined,
-    });
-  }
-  // Webhooks: the dispatcher runs wherever the delivery worker does.
-  let dispatcher: Dispatcher | null = null;
-  if (config.ROLE === "worker" || config.ROLE === "all") {
-    dispatcher = await startDispatcher({
-      store,
-      logger,
-      secret,
-      http: { resolver: createResolver({ servers: config.DNS_SERVERS }), allowNetworks: config.DELIVERY_ALLOW_NETWORKS },
-      concurrency: config.WEBHOOK_CONCURRENCY,
-      retry: { baseMs: config.WEBHOOK_RETRY_BASE, lifetimeMs: config.WEBHOOK_RETRY_LIFETIME },
-      timeoutMs: config.WEBHOOK_TIMEOUT,
-    });
-  }
-
-  // Bounces and feedback reports in: where the worker runs, when there is a return-path domain.
-  let inbound: InboundListener | null = null;
-  if ((config.ROLE === "worker" || config.ROLE === "all") && config.RETURN_PATH_DOMAIN && (overrides.inboundPort !== undefined || config.INBOUND_SMTP_PORT !== 0)) {
-    inbound = await startInboundListener({
-      store,
-      logger,
-      host: config.INBOUND_SMTP_HOST,
-      port: overrides.inboundPort ?? config.INBOUND_SMTP_PORT,
-      domain: config.RETURN_PATH_DOMAIN,
-      key: secret.key("verp"),
-      maxBytes: config.INBOUND_MAX_BYTES,
-      name: config.HELO_NAME,
-    });
-  }
-
-  return {
-    store,
-    port,
-    inboundPort: inbound?.port ?? null,
-    generatedAdminKey,
-    worker,
-    stop: async () => {
-      // Stop taking HTTP requests and claiming work; finish or release what is in flight.
-      await worker?.stop();
-      await inbound?.close();
-      await dispatcher?.stop();
-      if (server) {
-        const s = server;
-        await new Promise<void>((resolve) => s.close(() => resolve()));
-      }
-      await store.close();
-    },
+  const parts: { server: ServerType | null; worker: Worker | null; inbound: InboundListener | null; dispatcher: Dispatcher | null } = {
+    server: null,
+    worker: null,
+    inbound: null,
+    dispatcher: null,
   };
+  const stop = async () => {
+    // Stop taking HTTP requests and claiming work; finish or release what is in flight.
+    await parts.worker?.stop();
+    await parts.inbound?.close();
+    await parts.dispatcher?.stop();
+    const s = parts.server;
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+    await store.close();
+  };
+  try {
+    await store.migrate();
+    const generatedAdminKey = await ensureAdminKey(store, config.ADMIN_API_KEY);
+    logger.info({ database: store.kind, role: config.ROLE }, "store ready");
+    const delivering = config.ROLE === "worker" || config.ROLE === "all";
+
+    // Listeners first: a port already taken stops the start before any work is claimed.
+    let port: number | null = null;
+    if (config.ROLE === "api" || config.ROLE === "all") {
+      const app = buildApp({ store, config, logger });
+      parts.server = await new Promise<ServerType>((resolve, reject) => {
+        const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+        s.once("error", reject);
+      });
+      port = (parts.server.address() as AddressInfo).port;
+      logger.info({ host: config.HOST, port }, "http listening");
+    }
+    // Bounces and feedback reports in: where the worker runs, when there is a return-path domain.
+    const inboundPort = overrides.inboundPort ?? config.INBOUND_SMTP_PORT;
+    if (delivering && config.RETURN_PATH_DOMAIN && (overrides.inboundPort !== undefined || inboundPort !== 0)) {
+      parts.inbound = await startInboundListener({
+        store,
+        logger,
+        host: config.INBOUND_SMTP_HOST,
+        port: inboundPort,
+        domain: config.RETURN_PATH_DOMAIN,
+        key: secret.key("verp"),
+        maxBytes: config.INBOUND_MAX_BYTES,
+        name: config.HELO_NAME,
+      });
+    }
+
+    if (delivering) {
+      // One resolver (and so one DNS cache) for MX look-ups, MTA-STS and webhook hosts.
+      const resolver = createResolver({ servers: config.DNS_SERVERS });
+      parts.worker = await startWorker({
+        store,
+        logger,
+        deliver: {
+          resolver,
+          allowNetworks: config.DELIVERY_ALLOW_NETWORKS,
+          smtpPort: config.SMTP_PORT,
+          heloName: config.HELO_NAME,
+          relay: config.relay,
+          timeouts: overrides.timeouts,
+        },
+        retry: { schedule: config.RETRY_SCHEDULE, lifetimeMs: config.MAX_QUEUE_LIFETIME },
+        domainConcurrency: config.DOMAIN_CONCURRENCY,
+        maxConnections: config.MAX_CONNECTIONS,
+        leaseMs: config.DELIVERY_LEASE,
+        verp: config.RETURN_PATH_DOMAIN ? { key: secret.key("verp"), domain: config.RETURN_PATH_DOMAIN } : undefined,
+      });
+      // Webhooks: the dispatcher runs wherever the delivery worker does.
+      parts.dispatcher = await startDispatcher({
+        store,
+        logger,
+        secret,
+        http: { resolver, allowNetworks: config.DELIVERY_ALLOW_NETWORKS },
+        concurrency: config.WEBHOOK_CONCURRENCY,
+        retry: { baseMs: config.WEBHOOK_RETRY_BASE, lifetimeMs: config.WEBHOOK_RETRY_LIFETIME },
+        timeoutMs: config.WEBHOOK_TIMEOUT,
+      });
+    }
+    return { store, port, inboundPort: parts.inbound?.port ?? null, generatedAdminKey, worker: parts.worker, stop };
+  } catch (err) {
+    await stop().catch(() => {});
+    throw err;
+  }
 }

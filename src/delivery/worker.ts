@@ -76,10 +76,14 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   let flushing: Promise<void> | null = null;
   let flushTimer: NodeJS.Timeout | null = null;
 
+  // A wake that arrives while the loop is claiming (not sleeping) is remembered, so the loop
+  // looks again at once instead of sleeping through a NOTIFY, a freed slot or stop().
+  let woken = false;
   const wake = () => {
     const w = wakeUp;
     wakeUp = null;
-    w?.();
+    if (w) w();
+    else woken = true;
   };
 
   /** Outcomes are written in batches: many jobs finishing together share one transaction. */
@@ -216,6 +220,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const loop = async () => {
     while (!stopping) {
       try {
+        woken = false; // what woke us is seen by the claim below
         startReady();
         // Claim up to one round of jobs ahead, so a freed slot starts the next job at once.
         // Held message bytes are capped too, so a queue of large messages cannot exhaust memory.
@@ -242,6 +247,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         // Nothing to claim now (or no room): sleep until woken, a slot frees, or the next due time.
         const due = room > 0 ? await nextDueAt(o.store) : null;
         const wait = Math.max(5, Math.min(o.pollMs ?? 5_000, due ? due.getTime() - now().getTime() : Infinity));
+        if (woken || stopping) continue;
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, wait);
           wakeUp = () => {
