@@ -22,7 +22,7 @@ import { notifyCoalesced } from "../db/notify.js";
 import { WEBHOOK_CHANNEL } from "../lib/channels.js";
 import { newId } from "../lib/ids.js";
 import type { SuppressionReason } from "../suppressions/suppressions.js";
-import { canTransition, MESSAGE_SUMMARY_SQL, type RecipientStatus } from "./status.js";
+import { canTransition, REFRESH_MESSAGE_STATUS, type RecipientStatus } from "./status.js";
 
 /** The only state an asynchronous report acts on. */
 export const ASYNC_FROM: RecipientStatus = "delivered";
@@ -93,18 +93,7 @@ export async function recordAsyncOutcome(store: Store, accountId: string, messag
       from applied a where a.sup_reason is not null
       on conflict (account_id, email_key) do nothing
     ),
-    states as (
-      select message_id, status from upd
-      union all
-      select r.message_id, r.status from recipients r
-      where r.message_id in (select message_id from upd) and r.id not in (select id from upd)
-    ),
-    summary as (
-      select message_id, ${sql.raw(MESSAGE_SUMMARY_SQL)} as status from states group by message_id
-    ),
-    msg as (
-      update messages m set status = s.status from summary s where m.id = s.message_id and m.status <> s.status
-    )
+    ${REFRESH_MESSAGE_STATUS}
     select i.id, exists (select 1 from applied a where a.id = i.id) as applied, r.status
     from input i left join recipients r on r.id = i.id and r.account_id = ${accountId} and r.message_id = ${messageId}`);
   const byId = new Map(rows.map((r) => [r.id, r]));

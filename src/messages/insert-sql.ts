@@ -22,6 +22,14 @@ const p = (name: string) => sql.placeholder(name);
 /** One recipient's state as decided from the suppression list (`ri.suppressed`: the matching entry's reason, or null). */
 const RECIPIENT_STATE = sql.raw(`case when ri.suppressed is null then 'queued' else 'suppressed' end`);
 
+/** The recipients `ri` of the inserted messages `m`, each queued or suppressed; a suppressed one is never due. */
+const INSERT_RECIPIENTS = sql`
+    insert into recipients (id, message_id, account_id, email, email_key, domain, kind, status, next_attempt_at, created_at, updated_at)
+    select ri.id, m.id, m.account_id, ri.email, ri.email_key, ri.domain, ri.kind, ${RECIPIENT_STATE},
+      case when ri.suppressed is null then ri.next_at end, m.created_at, m.created_at
+    from ri join m on m.id = ri.message_id
+    returning id, message_id, status`;
+
 /** The `email.suppressed` event body (SPEC.md "Webhooks"), from `ri` and the inserted message row `m`. */
 const SUPPRESSED_EVENT = sql.raw(`
   insert into events (id, account_id, message_id, recipient_id, type, data, created_at)
@@ -63,12 +71,7 @@ export function prepareInsertMany(db: Db) {
       as i(id, account_id, message_id, mail_from, from_header, subject, addresses, tags, raw, size, smtputf8, scheduled_at, created_at)
     left join ms on ms.message_id = i.id
     returning id, account_id, message_id, tags, status, created_at`);
-  const r = db.$with("r", {}).as(sql`
-    insert into recipients (id, message_id, account_id, email, email_key, domain, kind, status, next_attempt_at, created_at, updated_at)
-    select ri.id, m.id, m.account_id, ri.email, ri.email_key, ri.domain, ri.kind, ${RECIPIENT_STATE},
-      case when ri.suppressed is null then ri.next_at end, m.created_at, m.created_at
-    from ri join m on m.id = ri.message_id
-    returning id, message_id, status`);
+  const r = db.$with("r", {}).as(INSERT_RECIPIENTS);
   const e = db.$with("e", {}).as(SUPPRESSED_EVENT);
   return db
     .with(ri, ms, m, r, e)
@@ -109,12 +112,7 @@ export function prepareInsertClaimingKey(db: Db) {
       ${p("scheduledAt")}::timestamptz, ${p("created")}::timestamptz
     from ms where exists (select 1 from idem)
     returning id, account_id, message_id, tags, status, created_at`);
-  const r = db.$with("r", {}).as(sql`
-    insert into recipients (id, message_id, account_id, email, email_key, domain, kind, status, next_attempt_at, created_at, updated_at)
-    select ri.id, m.id, m.account_id, ri.email, ri.email_key, ri.domain, ri.kind, ${RECIPIENT_STATE},
-      case when ri.suppressed is null then ri.next_at end, m.created_at, m.created_at
-    from ri join m on m.id = ri.message_id
-    returning id, message_id, status`);
+  const r = db.$with("r", {}).as(INSERT_RECIPIENTS);
   const e = db.$with("e", {}).as(SUPPRESSED_EVENT);
   return db
     .with(ri, ms, idem, m, r, e)

@@ -10,6 +10,7 @@
  * - cancelled: scheduled, then cancelled
  * - complained: a feedback report (ARF) arrived after delivery
  */
+import { sql } from "drizzle-orm";
 import type { RECIPIENT_STATUSES, MESSAGE_STATUSES } from "./schemas.js";
 
 export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
@@ -34,6 +35,25 @@ export const MESSAGE_SUMMARY_SQL = `case
   when bool_or(status = 'suppressed') then 'suppressed'
   when bool_or(status = 'cancelled') then 'cancelled'
   else 'partially_delivered' end`;
+
+/**
+ * CTEs that refresh the summary status of every message touched by a preceding data-modifying
+ * CTE named `upd` (returning `id, message_id, status` of the recipients it changed). A statement
+ * cannot see its own updates in `recipients`, so the new states come from `upd` and the others
+ * from the table. Used by every statement that moves recipients (outcomes, asynchronous reports).
+ */
+export const REFRESH_MESSAGE_STATUS = sql.raw(`states as (
+      select message_id, status from upd
+      union all
+      select r.message_id, r.status from recipients r
+      where r.message_id in (select message_id from upd) and r.id not in (select id from upd)
+    ),
+    summary as (
+      select message_id, ${MESSAGE_SUMMARY_SQL} as status from states group by message_id
+    ),
+    msg as (
+      update messages m set status = s.status from summary s where m.id = s.message_id and m.status <> s.status
+    )`);
 
 /** Allowed recipient transitions; anything else is a bug and is refused. */
 export const TRANSITIONS: Readonly<Record<RecipientStatus, readonly RecipientStatus[]>> = {

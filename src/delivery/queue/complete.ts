@@ -9,7 +9,7 @@ import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
 import type { Store } from "../../db/client.js";
 import { newId } from "../../lib/ids.js";
-import { canTransition, eventTypeFor, MESSAGE_SUMMARY_SQL, type RecipientStatus } from "../../messages/status.js";
+import { canTransition, eventTypeFor, REFRESH_MESSAGE_STATUS, type RecipientStatus } from "../../messages/status.js";
 import type { Reason } from "../classify.js";
 
 export interface FinishedTry {
@@ -80,19 +80,7 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
       from upd u join input i on i.id = u.id where i.hard_bounce
       on conflict (account_id, email_key) do nothing
     ),
-    -- The statement cannot see its own updates in recipients, so the new states come from upd.
-    states as (
-      select message_id, status from upd
-      union all
-      select r.message_id, r.status from recipients r
-      where r.message_id in (select message_id from upd) and r.id not in (select id from upd)
-    ),
-    summary as (
-      select message_id, ${sql.raw(MESSAGE_SUMMARY_SQL)} as status from states group by message_id
-    ),
-    msg as (
-      update messages m set status = s.status from summary s where m.id = s.message_id and m.status <> s.status
-    )
+    ${REFRESH_MESSAGE_STATUS}
     select id from upd`);
   const done = new Set(kept.map((r) => r.id));
   return tries.filter((t) => !done.has(t.recipientId)).map((t) => t.recipientId);
