@@ -277,6 +277,10 @@ export const webhooks = pgTable(
  *   pending   → waiting for its next try at next_attempt_at (leased while a try is in flight)
  *   succeeded → the endpoint answered 2xx
  *   failed    → no 2xx within WEBHOOK_RETRY_LIFETIME
+ * No index mentions locked_by or locked_until, and the table is stored with fillfactor 50
+ * (migration 0004), so a claim — it changes only those and updated_at — is a HOT update: no
+ * index entry is written for it, the new row version stays on its page. (The expired-lease
+ * reaper walks the due index instead: a leased row is always pending and due.)
  */
 export const webhookDeliveries = pgTable(
   "webhook_deliveries",
@@ -306,9 +310,6 @@ export const webhookDeliveries = pgTable(
     index("webhook_deliveries_due_idx")
       .on(t.nextAttemptAt)
       .where(sql`status = 'pending'`),
-    index("webhook_deliveries_lease_idx")
-      .on(t.lockedUntil)
-      .where(sql`locked_by is not null`),
     index("webhook_deliveries_webhook_idx").on(t.webhookId, t.seq),
   ],
 );
