@@ -6,7 +6,7 @@
  * - delivered: the receiver answered 2xx after DATA
  * - bounced: 5xx from the receiver, or an asynchronous DSN later
  * - failed: no retry makes sense (null MX, NXDOMAIN, refused destination, lifetime exceeded)
- * - suppressed: on the suppression list at submit time; never sent
+ * - suppressed: on the suppression list at submit time, or by the time it was next due; never sent (again)
  * - cancelled: scheduled, then cancelled
  * - complained: a feedback report (ARF) arrived after delivery
  */
@@ -59,7 +59,7 @@ export const REFRESH_MESSAGE_STATUS = sql.raw(`states as (
 export const TRANSITIONS: Readonly<Record<RecipientStatus, readonly RecipientStatus[]>> = {
   queued: ["sending", "cancelled", "suppressed", "failed"],
   sending: ["delivered", "deferred", "bounced", "failed", "queued"], // queued: lease released unfinished
-  deferred: ["sending", "failed", "cancelled"],
+  deferred: ["sending", "failed", "cancelled", "suppressed"], // suppressed: listed before its next try (delivery/queue/claim.ts)
   delivered: ["complained", "bounced"], // bounced: an asynchronous DSN after a 250
   bounced: [],
   failed: [],

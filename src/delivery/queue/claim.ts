@@ -2,10 +2,18 @@
  * Claim due work: pick due recipients in time order with FOR UPDATE SKIP LOCKED, widen the
  * pick to every due recipient of the same (message, destination domain) so one SMTP
  * transaction carries them all, and lease them to this worker. One statement.
+ *
+ * The suppression list is checked again here: an address suppressed after its message was
+ * accepted (a bounce or complaint from another message, an unsubscribe, an entry added by hand
+ * while the recipient was scheduled or deferred) becomes `suppressed` in the same statement,
+ * with its `email.suppressed` event and its message's summary, and is not handed out.
  */
 import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
 import type { Store } from "../../db/client.js";
+import { notifyCoalesced } from "../../db/notify.js";
+import { WEBHOOK_CHANNEL } from "../../lib/channels.js";
+import { REFRESH_MESSAGE_STATUS } from "../../messages/status.js";
 
 export type ClaimedRecipient = {
   id: string;
@@ -25,7 +33,7 @@ export async function claimDue(
   const now = opts.now.toISOString();
   const until = new Date(opts.now.getTime() + opts.leaseMs).toISOString();
   const skip = pgArray(opts.skipDomains);
-  const rows = await store.rows<ClaimedRecipient & { queued_at: Date | string }>(sql`
+  const rows = await store.rows<ClaimedRecipient & { queued_at: Date | string; status: string }>(sql`
     with picked as (
       select message_id, domain from recipients
       where status in ('queued', 'deferred') and next_attempt_at <= ${now}::timestamptz
@@ -42,18 +50,43 @@ export async function claimDue(
       -- Widen through recipients_message_idx (a few rows per message). The due test is kept
       -- non-indexable on purpose: with stale statistics the planner would otherwise walk every
       -- due row through recipients_due_idx for each group (seen: 500 ms per claim).
-      select r.id from recipients r
+      select r.id, r.account_id, r.email_key from recipients r
       where r.message_id = any(array(select message_id from grp))
         and (r.message_id, r.domain) in (select message_id, domain from grp)
         and r.status in ('queued', 'deferred') and (r.next_attempt_at + interval '0 s') <= ${now}::timestamptz
       for update of r skip locked
-    )
-    update recipients r
-    set status = 'sending', locked_by = ${opts.workerId}, locked_until = ${until}::timestamptz, updated_at = ${now}::timestamptz
-    from claim where r.id = claim.id
-    returning r.id, r.message_id, r.account_id, r.email, r.domain, r.attempts,
-      (select greatest(m.created_at, coalesce(m.scheduled_at, m.created_at)) from messages m where m.id = r.message_id) as queued_at`);
-  return rows.map((r) => ({ ...r, queued_at: new Date(r.queued_at) }));
+    ),
+    marked as (
+      select c.id, exists (select 1 from suppressions s where s.account_id = c.account_id and s.email_key = c.email_key) as suppressed
+      from claim c
+    ),
+    claimed as (
+      update recipients r
+      set status = case when k.suppressed then 'suppressed' else 'sending' end,
+          locked_by = case when k.suppressed then null else ${opts.workerId} end,
+          locked_until = case when k.suppressed then null else ${until}::timestamptz end,
+          next_attempt_at = case when k.suppressed then null else r.next_attempt_at end,
+          updated_at = ${now}::timestamptz
+      from marked k where r.id = k.id
+      returning r.id, r.message_id, r.account_id, r.email, r.domain, r.attempts, r.status,
+        (select greatest(m.created_at, coalesce(m.scheduled_at, m.created_at)) from messages m where m.id = r.message_id) as queued_at
+    ),
+    -- The suppressed ones: their event (the webhook outbox) and their messages' summaries.
+    upd as (select id, message_id, status from claimed where status = 'suppressed'),
+    ev as (
+      insert into events (id, account_id, message_id, recipient_id, type, data, created_at)
+      select 'evt_' || substr(c.id, 6), c.account_id, c.message_id, c.id, 'email.suppressed',
+        jsonb_build_object('message', c.message_id, 'recipient', c.id, 'email', c.email, 'message_id', m.message_id, 'tags', m.tags,
+          'suppression', jsonb_build_object('reason', s.reason)),
+        ${now}::timestamptz
+      from claimed c join messages m on m.id = c.message_id
+      join suppressions s on s.account_id = c.account_id and s.email_key = lower(c.email)
+      where c.status = 'suppressed'
+    ),
+    ${REFRESH_MESSAGE_STATUS}
+    select * from claimed`);
+  if (rows.some((r) => r.status === "suppressed")) notifyCoalesced(store, WEBHOOK_CHANNEL);
+  return rows.filter((r) => r.status === "sending").map(({ status: _s, ...r }) => ({ ...r, queued_at: new Date(r.queued_at) }));
 }
 
 /** When the next recipient falls due (for the worker's sleep), or null when nothing waits. */
