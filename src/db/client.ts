@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import postgres from "postgres";
-import type { SQL } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
@@ -29,8 +29,12 @@ export interface StoreOptions {
 export interface Store {
   readonly db: Db;
   readonly kind: "postgres" | "pglite";
-  /** Runs a raw SQL statement and returns its rows, whatever the driver. */
-  rows<T extends Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /**
+   * Runs a raw SQL statement and returns its rows, whatever the driver. With `settings`, in a
+   * transaction of its own under those planner settings (SET LOCAL): for a statement whose
+   * right plan must not depend on how fresh the statistics are.
+   */
+  rows<T extends Record<string, unknown>>(query: SQL, settings?: PlannerSettings): Promise<T[]>;
   /** Applies pending migrations (safe when several processes start together). */
   migrate(): Promise<void>;
   /** True when the database answers and every migration is applied. */
@@ -38,6 +42,20 @@ export interface Store {
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Planner settings for one statement, e.g. `{ enable_bitmapscan: "off" }`. */
+export type PlannerSettings = Readonly<Record<`enable_${string}`, "on" | "off">>;
+
+/** `rows` for both drivers: `run` executes one query on the database or a transaction. */
+function rowsWith<T>(db: Db, run: (on: Db | Tx, query: SQL) => Promise<T[]>) {
+  return (query: SQL, settings?: PlannerSettings) =>
+    settings
+      ? db.transaction(async (tx) => {
+          for (const [name, value] of Object.entries(settings)) await tx.execute(sql`select set_config(${name}, ${value}, true)`);
+          return run(tx, query);
+        })
+      : run(db, query);
 }
 
 /** Opens the store described by `opts`. Nothing is migrated until `migrate()`. */
@@ -49,7 +67,7 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
   const client = postgres(url, { max: opts.poolSize ?? 10, onnotice: () => {} });
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
   const migrationsSchema = "drizzle";
-  const rows = async <T,>(query: SQL) => (await db.execute(query)) as unknown as T[];
+  const rows = rowsWith(db, async (on, query) => (await on.execute(query)) as unknown as never[]) as <T>(query: SQL, settings?: PlannerSettings) => Promise<T[]>;
   return {
     db,
     kind: "postgres",
@@ -94,7 +112,7 @@ async function openPglite(opts: StoreOptions): Promise<Store> {
   const client = dir ? new PGlite(dir) : new PGlite();
   await client.waitReady;
   const db = drizzlePglite(client, { schema }) as unknown as Db;
-  const rows = async <T,>(query: SQL) => ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+  const rows = rowsWith(db, async (on, query) => ((await on.execute(query)) as unknown as { rows: never[] }).rows) as <T>(query: SQL, settings?: PlannerSettings) => Promise<T[]>;
   return {
     db,
     kind: "pglite",

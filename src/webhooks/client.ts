@@ -90,13 +90,15 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
         path: t.path,
         agent: agentFor(t),
         headers: {
-          ...headers,
           host: t.port === (t.secure ? 443 : 80) ? name : `${name}:${t.port}`,
           "content-type": "application/json",
           "content-length": String(Buffer.byteLength(body)),
           "user-agent": userAgent,
         },
       };
+      // Copied in, not spread ({ ...headers, … } costs microseconds per request in V8).
+      const all = options.headers as Record<string, string>;
+      for (const k in headers) all[k] = headers[k]!;
       if (t.secure) {
         // SNI carries names only (RFC 6066 §3); an IP-literal URL is checked against the IP SAN.
         if (isIP(t.host)) options.servername = "";

@@ -151,8 +151,7 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
 
   const post = async (job: Job, ep: Endpoint): Promise<PostResult> => {
     if (!ep.ok) return { kind: "error", error: ep.reason, durationMs: 0 };
-    const headers = signatureHeaders(ep.key, job.eventId, now().getTime() / 1000, job.body);
-    return client.post(ep.target, job.body, { ...headers });
+    return client.post(ep.target, job.body, signatureHeaders(ep.key, job.eventId, now().getTime() / 1000, job.body));
   };
 
   /** Starts queued jobs of one endpoint while it has free slots. */
@@ -207,7 +206,10 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
       active++;
       const l = load.get(d.webhookId) ?? { inFlight: 0, queue: [] };
       load.set(d.webhookId, l);
-      l.queue.push({ ...d, body: eventBody({ type: d.eventType, createdAt: d.eventAt, dataJson: d.dataJson }) });
+      // Assigned, not spread into a copy ({ ...d, body }: microseconds per row in V8).
+      const job = d as Job;
+      job.body = eventBody({ type: d.eventType, createdAt: d.eventAt, dataJson: d.dataJson });
+      l.queue.push(job);
     }
     for (const webhookId of new Set(claimed.map((d) => d.webhookId))) startReady(webhookId);
     return { count: claimed.length, limited: claimed.length >= limit };

@@ -16,13 +16,22 @@ export interface TriedDelivery {
 }
 
 export function tryOutcome(d: TriedDelivery, r: PostResult, startedAt: Date, policy: WebhookRetryPolicy, now: Date, random: () => number): FinishedTry {
-  const base = { seq: d.seq, startedAt, durationMs: r.durationMs };
-  if (r.kind === "answered" && r.status >= 200 && r.status < 300)
-    return { ...base, status: "succeeded", nextAttemptAt: null, statusCode: r.status, response: r.body, error: null };
+  // Object literals, not spreads: `{ ...base, … }` cost microseconds per try in V8 (Node 20).
   const code = r.kind === "answered" ? r.status : null;
+  const response = r.kind === "answered" ? r.body : null;
+  const finished = (status: FinishedTry["status"], nextAttemptAt: Date | null, error: string | null): FinishedTry => ({
+    seq: d.seq,
+    status,
+    nextAttemptAt,
+    startedAt,
+    durationMs: r.durationMs,
+    statusCode: code,
+    response,
+    error,
+  });
+  if (code !== null && code >= 200 && code < 300) return finished("succeeded", null, null);
   const error = r.kind === "error" ? r.error : code! >= 300 && code! < 400 ? `HTTP ${code}: redirects are not followed` : null;
-  const answer = { statusCode: code, response: r.kind === "answered" ? r.body : null };
   const retry = nextWebhookRetry(policy, d.attempts + 1, d.eventAt, now, random);
-  if (retry.kind === "retry") return { ...base, ...answer, status: "pending", nextAttemptAt: retry.at, error };
-  return { ...base, ...answer, status: "failed", nextAttemptAt: null, error: `${error ?? `HTTP ${code}`}; no 2xx within the retry lifetime` };
+  if (retry.kind === "retry") return finished("pending", retry.at, error);
+  return finished("failed", null, `${error ?? `HTTP ${code}`}; no 2xx within the retry lifetime`);
 }

@@ -18,11 +18,12 @@ export function secretKey(secret: string): Buffer {
   return Buffer.from(secret.slice(PREFIX.length), "base64");
 }
 
-export interface SignatureHeaders {
+/** A type, not an interface, so it passes as the client's Record<string, string> without a copy. */
+export type SignatureHeaders = {
   "webhook-id": string;
   "webhook-timestamp": string;
   "webhook-signature": string;
-}
+};
 
 /** The three headers for one try: `timestamp` in seconds since the epoch. */
 export function signatureHeaders(key: Buffer, id: string, timestamp: number, body: string | Buffer): SignatureHeaders {

@@ -4,6 +4,11 @@
  * at most `room` per endpoint (what the caller can start or queue under its per-endpoint cap)
  * and skip endpoints with no room at all, so one slow endpoint's backlog never fills a claim;
  * lease the rows to this dispatcher and return each with its event and endpoint.
+ *
+ * Run with bitmap scans off: the head of the queue must be read in due-index order and the
+ * scan stop at `limit`. When the statistics predate a burst (a quiet table, then 20 000 events)
+ * the planner expects a handful of due rows and prefers a bitmap scan, which fetches and sorts
+ * every due row on every claim: 29 ms instead of 12 ms for 512 of 20 000 in bench:webhooks.
  */
 import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
@@ -70,7 +75,9 @@ export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<Cl
     set locked_by = ${o.dispatcherId}, locked_until = ${until}::timestamptz, updated_at = ${now}::timestamptz
     from ranked r, events e, webhooks w
     where r.n <= r.room and d.seq = r.seq and e.id = d.event_id and w.id = d.webhook_id
-    returning d.seq, d.webhook_id, d.event_id, d.attempts, e.type, e.created_at as event_at, e.data::text as data, w.url, w.secret_sealed`);
+    returning d.seq, d.webhook_id, d.event_id, d.attempts, e.type, e.created_at as event_at, e.data::text as data, w.url, w.secret_sealed`,
+    { enable_bitmapscan: "off" },
+  );
   return rows.map((r) => ({
     seq: Number(r.seq),
     webhookId: r.webhook_id,

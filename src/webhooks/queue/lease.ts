@@ -24,12 +24,17 @@ export async function releaseDeliveries(store: Store, dispatcherId: string, seqs
 
 /**
  * Clears leases that expired (their dispatcher died or stalled). Claims already ignore an
- * expired lease; this keeps the lease index small and says in the log that it happened.
+ * expired lease; this says in the log that it happened. There is no index on the lease (it
+ * would make every claim a non-HOT update, see schema.ts): a leased row is always pending and
+ * was due when claimed (a claim never moves next_attempt_at), so the due index finds them all
+ * by walking the due backlog, as a claim does.
  */
 export async function reapExpiredLeases(store: Store, now: Date): Promise<number> {
+  const at = now.toISOString();
   const rows = await store.rows(sql`
     update webhook_deliveries set locked_by = null, locked_until = null
-    where locked_by is not null and locked_until < ${now.toISOString()}::timestamptz
+    where status = 'pending' and next_attempt_at <= ${at}::timestamptz
+      and locked_by is not null and locked_until < ${at}::timestamptz
     returning seq`);
   return rows.length;
 }
