@@ -63,6 +63,36 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
     return agent;
   };
 
+  /**
+   * Deadlines: one periodic sweep over the requests in flight rather than a timer per request
+   * (a Timeout set and cleared per POST costs more than the sweep), so a deadline is kept to
+   * within a twentieth of WEBHOOK_TIMEOUT (at most 250 ms late). The sweep runs only while
+   * requests are in flight and never keeps the process alive.
+   */
+  const inFlight = new Set<{ deadline: number; expire: () => void }>();
+  const sweepMs = Math.min(250, Math.max(5, Math.floor(o.timeoutMs / 20)));
+  let sweeper: NodeJS.Timeout | null = null;
+  const sweep = () => {
+    if (inFlight.size === 0) {
+      clearInterval(sweeper!);
+      sweeper = null;
+      return;
+    }
+    const t = performance.now();
+    for (const r of inFlight) if (r.deadline <= t) r.expire();
+  };
+  const track = (r: { deadline: number; expire: () => void }) => {
+    inFlight.add(r);
+    if (sweeper === null) (sweeper = setInterval(sweep, sweepMs)).unref();
+  };
+
+  // Per client, not per POST: closures made per request are not free either.
+  const left = (started: number) => Math.max(1, Math.round(started + o.timeoutMs - performance.now()));
+  const elapsed = (started: number) => Math.round(performance.now() - started);
+
+  /** The guard's verdict on an IP-literal host depends on nothing else: worked out once per host. */
+  const literals = new Map<string, { ip: string } | { error: string }>();
+
   /** The address to connect to, or why there is none. */
   const destination = async (t: WebhookTarget): Promise<{ ip: string } | { error: string }> => {
     const dest = await allowedAddresses(o.resolver, t.host, o.allowNetworks);
@@ -79,7 +109,7 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
       const finish = (r: { status: number; body: string } | { error: string; retryable: boolean }) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        inFlight.delete(deadline);
         resolve(r);
       };
       const name = isIPv6(t.host) ? `[${t.host}]` : t.host;
@@ -108,10 +138,14 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
         if (secureContext) Object.assign(options, { secureContext });
       }
       const req = (t.secure ? https : http).request(options);
-      const timer = setTimeout(() => {
-        finish({ error: `timeout: no complete answer within ${o.timeoutMs} ms`, retryable: false });
-        req.destroy();
-      }, leftMs);
+      const deadline = {
+        deadline: performance.now() + leftMs,
+        expire: () => {
+          finish({ error: `timeout: no complete answer within ${o.timeoutMs} ms`, retryable: false });
+          req.destroy();
+        },
+      };
+      track(deadline);
       req.on("error", (err: NodeJS.ErrnoException) => {
         // A kept-alive socket the server closed meanwhile: nothing reached it, so one more
         // request on a fresh connection is safe (Node's http docs recommend exactly this).
@@ -144,28 +178,37 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
   return {
     async post(t, body, headers) {
       const started = performance.now();
-      const left = () => Math.max(1, Math.round(started + o.timeoutMs - performance.now()));
-      const elapsed = () => Math.round(performance.now() - started);
       let dest: { ip: string } | { error: string };
-      let timer: NodeJS.Timeout | undefined;
-      try {
+      if (isIP(t.host)) {
         // An IP literal needs no look-up, so no deadline for one (a timer per POST is not free).
-        dest = isIP(t.host)
-          ? await destination(t)
-          : await Promise.race([
-              destination(t),
-              new Promise<{ error: string }>((r) => (timer = setTimeout(() => r({ error: `timeout: ${t.host} not resolved within ${o.timeoutMs} ms` }), o.timeoutMs))),
-            ]);
-      } finally {
-        clearTimeout(timer);
+        const key = `${t.secure ? "s" : "p"} ${t.host}`;
+        const known = literals.get(key);
+        if (known) dest = known;
+        else {
+          dest = await destination(t);
+          if (literals.size >= 10_000) literals.clear();
+          literals.set(key, dest);
+        }
+      } else {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          dest = await Promise.race([
+            destination(t),
+            new Promise<{ error: string }>((r) => (timer = setTimeout(() => r({ error: `timeout: ${t.host} not resolved within ${o.timeoutMs} ms` }), o.timeoutMs))),
+          ]);
+        } finally {
+          clearTimeout(timer);
+        }
       }
-      if ("error" in dest) return { kind: "error", error: dest.error, durationMs: elapsed() };
-      let r = await send(t, dest.ip, body, headers, left());
-      if ("retryable" in r && r.retryable) r = await send(t, dest.ip, body, headers, left());
-      if ("error" in r) return { kind: "error", error: r.error, durationMs: elapsed() };
-      return { kind: "answered", status: r.status, body: r.body, durationMs: elapsed() };
+      if ("error" in dest) return { kind: "error", error: dest.error, durationMs: elapsed(started) };
+      let r = await send(t, dest.ip, body, headers, left(started));
+      if ("retryable" in r && r.retryable) r = await send(t, dest.ip, body, headers, left(started));
+      if ("error" in r) return { kind: "error", error: r.error, durationMs: elapsed(started) };
+      return { kind: "answered", status: r.status, body: r.body, durationMs: elapsed(started) };
     },
     close() {
+      if (sweeper) clearInterval(sweeper);
+      sweeper = null;
       for (const a of agents.values()) a.destroy();
       agents.clear();
     },

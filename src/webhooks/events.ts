@@ -29,7 +29,9 @@ export type DeliveryStatus = (typeof DELIVERY_STATES)[number];
 /**
  * The POST body of an event, built from its events row: `data` is the row's jsonb as text, as
  * PostgreSQL prints it (keys in one canonical order), spliced in without parsing it — the same
- * row gives the same bytes on every retry, and no JSON.parse/stringify per event.
+ * row gives the same bytes on every retry, and no JSON.parse/stringify per event. The claim
+ * statement (queue/claim.ts) builds the same bytes in SQL; test/webhooks/claim.test.ts keeps
+ * the two equal.
  */
 export function eventBody(e: { type: string; createdAt: Date; dataJson: string }): string {
   return `{"type":${JSON.stringify(e.type)},"created_at":"${e.createdAt.toISOString()}","data":${e.dataJson}}`;

@@ -19,10 +19,9 @@ export interface ClaimedDelivery {
   webhookId: string;
   eventId: string;
   attempts: number;
-  eventType: string;
   eventAt: Date;
-  /** events.data as JSON text (see eventBody). */
-  dataJson: string;
+  /** The POST body, exactly as eventBody (events.ts) builds it, spliced together by PostgreSQL. */
+  body: string;
   url: string;
   secretSealed: string;
 }
@@ -44,12 +43,19 @@ type Row = {
   webhook_id: string;
   event_id: string;
   attempts: number;
-  type: string;
-  event_at: Date | string;
-  data: string;
+  event_ms: number | string;
+  body: string;
   url: string;
   secret_sealed: string;
 };
+
+/**
+ * eventBody (events.ts) in SQL: the row's data as jsonb prints it, created_at in the form of
+ * Date#toISOString (milliseconds, truncated as a JavaScript Date of the row would be). Built by
+ * PostgreSQL so that each claimed row is one text column, not a type, a timestamp to parse and
+ * the data. test/webhooks/claim.test.ts holds both to the same bytes.
+ */
+const BODY = sql.raw(`'{"type":' || to_json(e.type)::text || ',"created_at":"' || to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","data":' || e.data::text || '}'`);
 
 export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<ClaimedDelivery[]> {
   const now = o.now.toISOString();
@@ -75,7 +81,7 @@ export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<Cl
     set locked_by = ${o.dispatcherId}, locked_until = ${until}::timestamptz, updated_at = ${now}::timestamptz
     from ranked r, events e, webhooks w
     where r.n <= r.room and d.seq = r.seq and e.id = d.event_id and w.id = d.webhook_id
-    returning d.seq, d.webhook_id, d.event_id, d.attempts, e.type, e.created_at as event_at, e.data::text as data, w.url, w.secret_sealed`,
+    returning d.seq, d.webhook_id, d.event_id, d.attempts, floor(extract(epoch from e.created_at) * 1000)::float8 as event_ms, ${BODY} as body, w.url, w.secret_sealed`,
     { enable_bitmapscan: "off" },
   );
   return rows.map((r) => ({
@@ -83,9 +89,8 @@ export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<Cl
     webhookId: r.webhook_id,
     eventId: r.event_id,
     attempts: r.attempts,
-    eventType: r.type,
-    eventAt: new Date(r.event_at),
-    dataJson: r.data,
+    eventAt: new Date(Number(r.event_ms)),
+    body: r.body,
     url: r.url,
     secretSealed: r.secret_sealed,
   }));
