@@ -50,7 +50,7 @@ import path from "node:path";
 import postgres from "postgres";
 import { createAccount } from "../src/accounts/accounts.js";
 import { openStore, type Store } from "../src/db/client.js";
-import { QUEUE_CHANNEL } from "../src/lib/channels.js";
+import { QUEUE_CHANNEL, WEBHOOK_CHANNEL } from "../src/lib/channels.js";
 import { sendMessage } from "../src/messages/send.js";
 import type { SendMessageInput } from "../src/messages/schemas.js";
 import { startDnsServer, type Zone } from "../test/helpers/dns-server.js";
@@ -149,9 +149,11 @@ async function waitListening(admin: postgres.Sql, worker: Child, ms = 30_000): P
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (worker.child.exitCode !== null) throw new Error(`worker exited (${worker.child.exitCode}) before it listened:\n${worker.stderrTail()}`);
+    // One connection carries every LISTEN of the process; the webhook dispatcher's comes after
+    // the worker's (src/server.ts), so either as the connection's last query means it is done.
     const [row] = await admin<{ n: number }[]>`
       select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and query ilike ${`listen%${QUEUE_CHANNEL}%`}`;
+      where datname = current_database() and (query ilike ${`listen%${QUEUE_CHANNEL}%`} or query ilike ${`listen%${WEBHOOK_CHANNEL}%`})`;
     if (row!.n > 0) return;
     await sleep(50);
   }
