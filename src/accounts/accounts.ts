@@ -4,6 +4,7 @@ import type { Db, Store } from "../db/client.js";
 import { accounts, apiKeys } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
 import { createKey, hashKey, type CreatedKey } from "../keys/keys.js";
+import { pageById } from "../lib/page.js";
 
 export interface AccountView {
   id: string;
@@ -26,8 +27,7 @@ export async function listAccounts(db: Db, page: { limit: number; cursor?: strin
     .where(page.cursor ? lt(accounts.id, page.cursor) : undefined)
     .orderBy(desc(accounts.id))
     .limit(page.limit + 1);
-  const data = rows.slice(0, page.limit).map((r) => ({ id: r.id, name: r.name, created_at: r.createdAt.toISOString() }));
-  return { data, next_cursor: rows.length > page.limit ? data[data.length - 1]!.id : null };
+  return pageById(rows, page.limit, (r) => ({ id: r.id, name: r.name, created_at: r.createdAt.toISOString() }));
 }
 
 /**

@@ -13,6 +13,7 @@ import { generateDkimKey } from "../dkim/keys.js";
 import { forgetPrivateKey, newSelector, sealPrivateKey, type DkimAlgorithm } from "./keys.js";
 import { normalizeDomainName } from "./names.js";
 import { expectedRecords, type RecordPurpose, type RecordSettings, type RecordStatus } from "./records.js";
+import { pageById } from "../lib/page.js";
 
 export type DomainRow = typeof domains.$inferSelect;
 
@@ -127,8 +128,7 @@ export async function listDomains(db: Db, settings: RecordSettings, accountId: s
     .where(and(eq(domains.accountId, accountId), page.cursor ? lt(domains.id, page.cursor) : undefined))
     .orderBy(desc(domains.id))
     .limit(page.limit + 1);
-  const data = rows.slice(0, page.limit).map((r) => domainView(r, settings));
-  return { data, next_cursor: rows.length > page.limit ? data[data.length - 1]!.id : null };
+  return pageById(rows, page.limit, (r) => domainView(r, settings));
 }
 
 /** Deletes one of the account's domains and its key; the name is free again. 404 for others'. */

@@ -9,6 +9,7 @@ import { apiKeys } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
 import { notFound } from "../lib/errors.js";
 import { cacheGeneration, forgetKey, recall, remember } from "./auth-cache.js";
+import { pageById } from "../lib/page.js";
 
 export const SCOPES = ["send", "full", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -145,8 +146,7 @@ export async function listKeys(db: Db, accountId: string, page: { limit: number;
     .where(and(eq(apiKeys.accountId, accountId), page.cursor ? lt(apiKeys.id, page.cursor) : undefined))
     .orderBy(desc(apiKeys.id))
     .limit(page.limit + 1);
-  const data = rows.slice(0, page.limit).map(view);
-  return { data, next_cursor: rows.length > page.limit ? data[data.length - 1]!.id : null };
+  return pageById(rows, page.limit, view);
 }
 
 /** Revokes one of the account's keys; 404 for a key of another account. Revoking twice is harmless. */

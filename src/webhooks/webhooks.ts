@@ -11,6 +11,7 @@ import { open, seal, type ServiceSecret } from "../lib/secret.js";
 import type { WebhookEventType } from "./events.js";
 import { newWebhookSecret } from "./sign.js";
 import { checkWebhookUrl } from "./url.js";
+import { pageById } from "../lib/page.js";
 
 export type WebhookRow = typeof webhooks.$inferSelect;
 
@@ -71,8 +72,7 @@ export async function listWebhooks(db: Db, accountId: string, page: { limit: num
     .where(and(eq(webhooks.accountId, accountId), page.cursor ? lt(webhooks.id, page.cursor) : undefined))
     .orderBy(desc(webhooks.id))
     .limit(page.limit + 1);
-  const data = rows.slice(0, page.limit).map(webhookView);
-  return { data, next_cursor: rows.length > page.limit ? data[data.length - 1]!.id : null };
+  return pageById(rows, page.limit, webhookView);
 }
 
 /**
