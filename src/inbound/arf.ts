@@ -8,7 +8,7 @@
  */
 import { field, fieldsNamed, parseFields } from "./headers.js";
 import { bodyText, type MimeEntity } from "./mime.js";
-import { findPart, plainAddress, reportType, returnedMessageId } from "./report.js";
+import { findPart, plainAddress, reportType, returnedField, returnedMessageId } from "./report.js";
 
 /** RFC 5965 §7.3 registered feedback types (and RFC 6591's auth-failure). */
 export const FEEDBACK_TYPES = ["abuse", "fraud", "other", "virus", "not-spam", "auth-failure"] as const;
@@ -35,6 +35,8 @@ export interface FeedbackReport {
   sourceIp: string | null;
   /** Message-ID of the reported message (third part), when given. */
   returnedMessageId: string | null;
+  /** Return-Path of the reported message (its envelope sender as delivered), when given. */
+  returnedReturnPath: string | null;
 }
 
 const TEXT_CAP = 500;
@@ -61,6 +63,7 @@ export function parseArf(root: MimeEntity): FeedbackReport | null {
     reportingMta: cap(field(fields, "reporting-mta")?.replace(/^\s*[A-Za-z0-9-]+\s*;\s*/, "")),
     sourceIp: cap(field(fields, "source-ip")),
     returnedMessageId: returnedMessageId(root),
+    returnedReturnPath: address(returnedField(root, "return-path")),
   };
 }
 

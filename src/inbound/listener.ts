@@ -4,7 +4,8 @@
  * reports at `b+<token>@…`, mailto unsubscribes at `u+<token>@…` — and hands each message to
  * src/inbound/process.ts.
  *
- * - RCPT: another domain → 550 5.7.1 (no relaying); a token that does not verify → 550 5.1.1.
+ * - RCPT: another domain → 550 5.7.1 (no relaying); a token that does not verify → 550 5.1.1;
+ *   `fbl@RETURN_PATH_DOMAIN` (the address to register with feedback loops) is accepted too.
  * - MAIL FROM: anything, the null reverse-path `<>` included (RFC 5321 §4.5.5: bounces use it).
  * - No AUTH; no STARTTLS (reports are not secret, and a certificate would need configuration).
  * - SIZE = maxBytes (RFC 1870): a larger declared SIZE is refused at MAIL; a larger message is
@@ -19,8 +20,9 @@ import type { AddressInfo } from "node:net";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
 import type { Store } from "../db/client.js";
 import { safeError, type Logger } from "../lib/logger.js";
-import { processInbound } from "./process.js";
-import { parseVerpAddress } from "./verp.js";
+import { parseInbound, type InboundReport } from "./parse.js";
+import { feedbackToken, processInbound } from "./process.js";
+import { parseVerpAddress, type ParsedVerp } from "./verp.js";
 
 export interface InboundListenerOptions {
   store: Store;
@@ -51,6 +53,13 @@ export interface InboundListener {
 
 const DRAIN_FACTOR = 8;
 
+/**
+ * The fixed address to register with mailbox providers' feedback loops (they report to one
+ * address, not to each message's VERP sender): `fbl@RETURN_PATH_DOMAIN`. Reports to it are
+ * matched through the reported message's envelope sender (process.ts feedbackToken).
+ */
+export const FEEDBACK_LOCAL_PART = "fbl";
+
 const reply = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code });
 
 /** Starts the listener; resolves once it is bound. */
@@ -78,7 +87,7 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     },
     onRcptTo(address, session, cb) {
       const v = parseVerpAddress(o.key, address.address, o.domain);
-      if (v.ok) return cb();
+      if (v.ok || isFeedbackAddress(address.address)) return cb();
       log.debug({ session: session.id, reason: v.reason }, "inbound recipient refused");
       if (v.reason === "not the return-path domain" || v.reason === "not an address") {
         return cb(reply(550, `5.7.1 Relaying denied: this server accepts mail only for ${o.domain}`));
@@ -105,6 +114,8 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     log[routine ? "debug" : "warn"]({ err: safeError(err) }, "inbound connection error");
   });
 
+  const isFeedbackAddress = (address: string) => address.toLowerCase() === `${FEEDBACK_LOCAL_PART}@${o.domain.toLowerCase()}`;
+
   /** Reads the message within the limit, then processes it once per verified recipient. */
   async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const chunks: Buffer[] = [];
@@ -128,10 +139,17 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     const mailFrom = (session.envelope.mailFrom ? session.envelope.mailFrom.address : "").replace(/\0/g, "");
     const ids: string[] = [];
     for (const rcpt of session.envelope.rcptTo) {
-      const token = parseVerpAddress(o.key, rcpt.address, o.domain);
-      if (!token.ok) continue; // refused at RCPT already
-      const done = await processInbound(o.store, { remoteIp, mailFrom, rcptTo: rcpt.address.toLowerCase() }, token, raw, now());
-      log.info({ inbound: done.id, kind: done.kind, outcome: done.outcome, size: raw.length, recipient: token.recipientId }, "inbound message");
+      const env = { remoteIp, mailFrom, rcptTo: rcpt.address.toLowerCase() };
+      let token: ParsedVerp | null = parseVerpAddress(o.key, rcpt.address, o.domain);
+      let report: InboundReport | undefined;
+      if (!token.ok) {
+        if (!isFeedbackAddress(rcpt.address)) continue; // refused at RCPT already
+        // The feedback-loop address: the token comes from the report about our message.
+        report = parseInbound(raw);
+        token = feedbackToken(report, (a) => parseVerpAddress(o.key, a, o.domain));
+      }
+      const done = await processInbound(o.store, env, token, raw, now(), report);
+      log.info({ inbound: done.id, kind: done.kind, outcome: done.outcome, size: raw.length, recipient: token?.recipientId ?? null }, "inbound message");
       ids.push(done.id);
     }
     return `2.0.0 Accepted ${ids.join(" ")}`.trim();

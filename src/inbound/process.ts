@@ -38,22 +38,35 @@ export interface Processed {
 
 type Token = Extract<ParsedVerp, { ok: true }>;
 
-/** Processes and stores one message received for one verified token. */
-export async function processInbound(store: Store, env: InboundEnvelope, token: Token, raw: Buffer, now: Date = new Date()): Promise<Processed> {
+/**
+ * Processes and stores one message received for one verified token. `token` is null for a
+ * report to the feedback-loop address whose reported message carried no verifiable token (it
+ * is stored as unmatched); `parsed` is the report when the caller already parsed the bytes.
+ */
+export async function processInbound(
+  store: Store,
+  env: InboundEnvelope,
+  token: Token | null,
+  raw: Buffer,
+  now: Date = new Date(),
+  parsed?: InboundReport,
+): Promise<Processed> {
   const sha256 = createHash("sha256").update(raw).digest("hex");
-  const [owner] = await store.db
-    .select({ id: recipients.id, messageId: recipients.messageId, accountId: recipients.accountId, email: recipients.email, domain: recipients.domain })
-    .from(recipients)
-    .where(eq(recipients.id, token.recipientId));
-  const report: InboundReport | null = token.kind === "bounce" ? parseInbound(raw) : null;
-  const kind: InboundKind = token.kind === "unsubscribe" ? "unsubscribe" : report!.kind === "plain-bounce" ? "dsn" : (report!.kind as InboundKind);
+  const [owner] = token
+    ? await store.db
+        .select({ id: recipients.id, messageId: recipients.messageId, accountId: recipients.accountId, email: recipients.email, domain: recipients.domain })
+        .from(recipients)
+        .where(eq(recipients.id, token.recipientId))
+    : [];
+  const report: InboundReport | null = token?.kind === "unsubscribe" ? null : (parsed ?? parseInbound(raw));
+  const kind: InboundKind = token?.kind === "unsubscribe" ? "unsubscribe" : report!.kind === "plain-bounce" ? "dsn" : (report!.kind as InboundKind);
   const detail: Record<string, unknown> = { sha256, ...(report ? describe(report) : {}) };
   let outcome: InboundOutcome = "unmatched";
   let recipientId = owner?.id ?? null;
 
   if (owner && (await seenBefore(store, owner.messageId, sha256))) {
     outcome = "duplicate";
-  } else if (owner && token.kind === "unsubscribe") {
+  } else if (owner && token?.kind === "unsubscribe") {
     const added = await unsubscribe(store, { accountId: owner.accountId, messageId: owner.messageId, recipientId: owner.id, email: owner.email }, "mailto", now);
     outcome = added ? "unsubscribed" : "duplicate";
   } else if (owner && report && report.kind !== "unknown") {
@@ -123,4 +136,19 @@ function describe(r: InboundReport): Record<string, unknown> {
     case "unknown":
       return { subject: r.subject, reason: r.reason };
   }
+}
+
+/**
+ * The VERP token of the message a feedback report is about, for reports sent to the fixed
+ * feedback-loop address (providers' loops are registered with one address, not ours per
+ * message): RFC 5965 §3.2 Original-Mail-From, else the reported message's Return-Path — both
+ * our `b+<token>` envelope sender. Only a token that verifies counts.
+ */
+export function feedbackToken(report: InboundReport, verify: (address: string) => ParsedVerp): Token | null {
+  if (report.kind !== "arf") return null;
+  for (const address of [report.arf.originalMailFrom, report.arf.returnedReturnPath]) {
+    const v = address ? verify(address) : null;
+    if (v?.ok && v.kind === "bounce") return v;
+  }
+  return null;
 }

@@ -35,10 +35,15 @@ export function returnedHeaders(root: MimeEntity): HeaderField[] | null {
   return parseFields(head);
 }
 
+/** One header field of the returned message (the first of that name), when present. */
+export function returnedField(root: MimeEntity, name: string): string | undefined {
+  const headers = returnedHeaders(root);
+  return headers ? field(headers, name) : undefined;
+}
+
 /** The returned message's Message-ID (`<…>`), when it carries one. */
 export function returnedMessageId(root: MimeEntity): string | null {
-  const headers = returnedHeaders(root);
-  const id = headers ? field(headers, "message-id") : undefined;
+  const id = returnedField(root, "message-id");
   const m = id ? /<[^<>\s]{1,500}>/.exec(id) : null;
   return m ? m[0] : null;
 }

@@ -12,7 +12,7 @@ const block = (o: Partial<DsnRecipient>): DsnRecipient => ({
 const dsn = (...recipients: DsnRecipient[]): Dsn => ({ wellFormed: true, global: false, reportingMta: "mx.x.test", arrivalDate: null, originalEnvelopeId: null, recipients, returnedMessageId: null });
 const arf = (o: Partial<FeedbackReport>): FeedbackReport => ({
   wellFormed: true, feedbackType: "abuse", feedbackTypeRaw: "abuse", userAgent: null, version: "1", originalMailFrom: null, originalRcptTo: [],
-  arrivalDate: null, reportingMta: null, sourceIp: null, returnedMessageId: null, ...o,
+  arrivalDate: null, reportingMta: null, sourceIp: null, returnedMessageId: null, returnedReturnPath: null, ...o,
 });
 const targets = (d: { changes: { recipientId: string; to: string | null }[] }) => d.changes.map((c) => [c.recipientId, c.to]);
 

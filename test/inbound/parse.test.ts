@@ -94,7 +94,7 @@ describe("RFC 5965 feedback reports", () => {
     expect(r.arf).toEqual({
       wellFormed: true, feedbackType: "abuse", feedbackTypeRaw: "abuse", userAgent: "ExampleMail-Feedback/2.0", version: "1",
       originalMailFrom: VERP, originalRcptTo: ["user@example.net"], arrivalDate: "Tue, 01 Dec 2026 06:30:01 +0000",
-      reportingMta: "mta1.feedback.example.net", sourceIp: "192.0.2.10", returnedMessageId: "<orig.1@example.com>",
+      reportingMta: "mta1.feedback.example.net", sourceIp: "192.0.2.10", returnedMessageId: "<orig.1@example.com>", returnedReturnPath: VERP,
     });
   });
 
