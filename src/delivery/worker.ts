@@ -17,8 +17,7 @@ import { claimDue, nextDueAt, type ClaimedRecipient } from "./queue/claim.js";
 import { recordOutcomes, type FinishedTry } from "./queue/complete.js";
 import { extendLeases, reapExpiredLeases, releaseLeases } from "./queue/lease.js";
 import { nextRetry, type RetryPolicy } from "./retry.js";
-import { QUEUE_CHANNEL, WEBHOOK_CHANNEL } from "../lib/channels.js";
-import { notifyCoalesced } from "../db/notify.js";
+import { QUEUE_CHANNEL } from "../lib/channels.js";
 import { metrics } from "../lib/metrics.js";
 import { verpAddress } from "../inbound/verp.js";
 
@@ -94,7 +93,6 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     flushing = (async () => {
       try {
         const lost = await recordOutcomes(o.store, id, batch, now());
-        notifyCoalesced(o.store, WEBHOOK_CHANNEL); // the outcomes' events are committed: wake webhook dispatchers
         for (const t of batch) metrics.deliveryOutcomes.inc({ status: t.status });
         if (lost.length) log.warn({ count: lost.length }, "lease lost before the outcome was written; the result is dropped");
       } catch (err) {

@@ -8,6 +8,8 @@
 import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
 import type { Store } from "../../db/client.js";
+import { notifyCoalesced } from "../../db/notify.js";
+import { WEBHOOK_CHANNEL } from "../../lib/channels.js";
 import { newId } from "../../lib/ids.js";
 import { canTransition, eventTypeFor, REFRESH_MESSAGE_STATUS, type RecipientStatus } from "../../messages/status.js";
 import type { Reason } from "../classify.js";
@@ -36,7 +38,7 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
   for (const t of tries) if (!canTransition("sending", t.status)) throw new Error(`bad transition sending → ${t.status}`);
   const col = <T>(f: (t: FinishedTry) => T) => pgArray(tries.map(f) as (string | number | null)[]);
   const nowIso = now.toISOString();
-  const kept = await store.rows<{ id: string }>(sql`
+  const kept = await store.rows<{ id: string; hooked: boolean }>(sql`
     with input as (
       select * from unnest(${col((t) => t.recipientId)}::text[], ${col((t) => t.status)}::text[],
         ${col((t) => t.nextAttemptAt?.toISOString() ?? null)}::timestamptz[], ${col((t) => t.reason.code)}::int[],
@@ -81,7 +83,10 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
       on conflict (account_id, email_key) do nothing
     ),
     ${REFRESH_MESSAGE_STATUS}
-    select id from upd`);
+    -- Whether any account of the batch has a webhook endpoint (one uncorrelated look-up): only
+    -- then can the events have fanned out, and only then are the dispatchers woken.
+    select id, (select exists (select 1 from webhooks w where w.account_id in (select account_id from upd))) as hooked from upd`);
+  if (kept[0]?.hooked) notifyCoalesced(store, WEBHOOK_CHANNEL); // the events are committed
   const done = new Set(kept.map((r) => r.id));
   return tries.filter((t) => !done.has(t.recipientId)).map((t) => t.recipientId);
 }
