@@ -3,7 +3,7 @@ import { createAccount, listAccounts } from "../../accounts/accounts.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { requireScope } from "../middleware.js";
 import { createdKeySchema } from "./keys.js";
-import { pageQuery, pick, security } from "./shared.js";
+import { pageQuery, pageResponse, pick, security } from "./shared.js";
 
 const account = z.object({ id: z.string(), name: z.string(), created_at: z.string() }).openapi("Account");
 const accountCreated = account.extend({ api_key: createdKeySchema }).openapi("AccountCreated");
@@ -40,7 +40,7 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     middleware: [admin] as const,
     request: { query: pageQuery },
     responses: {
-      200: { description: "A page", content: { "application/json": { schema: z.object({ data: z.array(account), next_cursor: z.string().nullable() }) } } },
+      200: pageResponse(account),
       ...pick(400, 401, 403),
     },
   });

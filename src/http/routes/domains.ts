@@ -7,7 +7,7 @@ import { createResolver, type Resolver } from "../../dns/resolver.js";
 import { serviceSecret } from "../../lib/secret.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { accountOf, requireScope } from "../middleware.js";
-import { pageQuery, pick, problemSchema, security } from "./shared.js";
+import { pageQuery, pageResponse, pick, problemSchema, security } from "./shared.js";
 
 const recordSchema = z
   .object({
@@ -98,7 +98,7 @@ export function domainRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     middleware: [full] as const,
     request: { query: pageQuery },
     responses: {
-      200: { description: "A page", content: { "application/json": { schema: z.object({ data: z.array(domainSchema), next_cursor: z.string().nullable() }) } } },
+      200: pageResponse(domainSchema),
       ...pick(400, 401, 403),
     },
   });

@@ -2,7 +2,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { createKey, listKeys, revokeKey } from "../../keys/keys.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { accountOf, requireScope } from "../middleware.js";
-import { pageQuery, pick, security } from "./shared.js";
+import { pageQuery, pageResponse, pick, security } from "./shared.js";
 
 const scope = z.enum(["send", "full"]).openapi({ description: "`send`: POST /messages only; `full`: everything in the account" });
 
@@ -65,7 +65,7 @@ export function keyRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     middleware: [full] as const,
     request: { query: pageQuery },
     responses: {
-      200: { description: "A page", content: { "application/json": { schema: z.object({ data: z.array(keySchema), next_cursor: z.string().nullable() }) } } },
+      200: pageResponse(keySchema),
       ...pick(400, 401, 403),
     },
   });

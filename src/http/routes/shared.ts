@@ -38,3 +38,9 @@ export const pageQuery = z.strictObject({
 });
 
 export const security = [{ bearer: [] }];
+
+/** The 200 response of a list route (SPEC.md "Lists"): `{"data": [...], "next_cursor": "…" | null}`. */
+export const pageResponse = <T extends z.ZodTypeAny>(item: T) => ({
+  description: "A page",
+  content: { "application/json": { schema: z.object({ data: z.array(item), next_cursor: z.string().nullable() }) } },
+});

@@ -6,7 +6,7 @@ import { MAX_URL_LENGTH } from "../../webhooks/url.js";
 import { createWebhook, deleteWebhook, getWebhook, listWebhooks } from "../../webhooks/webhooks.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { accountOf, requireScope } from "../middleware.js";
-import { pageQuery, pick, security } from "./shared.js";
+import { pageQuery, pageResponse, pick, security } from "./shared.js";
 
 const webhookFields = {
   id: z.string().openapi({ example: "wh_01jd2…" }),
@@ -106,7 +106,7 @@ export function webhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     middleware: [full] as const,
     request: { query: pageQuery },
     responses: {
-      200: { description: "A page", content: { "application/json": { schema: z.object({ data: z.array(webhookSchema), next_cursor: z.string().nullable() }) } } },
+      200: pageResponse(webhookSchema),
       ...pick(400, 401, 403),
     },
   });
@@ -151,7 +151,7 @@ export function webhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     middleware: [full] as const,
     request: { params: idParam, query: deliveriesQuery },
     responses: {
-      200: { description: "A page", content: { "application/json": { schema: z.object({ data: z.array(deliverySchema), next_cursor: z.string().nullable() }) } } },
+      200: pageResponse(deliverySchema),
       ...pick(400, 401, 403, 404),
     },
   });
