@@ -45,7 +45,7 @@ async function call(port: string, method: string, p: string, key: string, body?:
     headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: (await res.json()) as any, requestId: res.headers.get("x-request-id") };
 }
 
 describe("the service process", () => {
@@ -62,6 +62,12 @@ describe("the service process", () => {
       text: "Hello",
     });
     expect(sent.status).toBe(202);
+    // Over a real socket too, every answer carries its request id: a success and a problem+json.
+    expect(sent.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    const refused = await call(port!, "POST", "/messages", acct.body.api_key.key, { from: "Alice <alice@example.com>", to: "bob@example.org" });
+    expect(refused.status).toBe(422);
+    expect(refused.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(refused.requestId).not.toBe(sent.requestId);
     // The worker role in the same process delivers it to the loopback MX.
     let got = await call(port!, "GET", `/messages/${sent.body.id}`, acct.body.api_key.key);
     for (let i = 0; i < 500 && got.body.recipients[0].status !== "delivered"; i++) {

@@ -6,7 +6,8 @@
  *
  * Messages without an Idempotency-Key are grouped (group commit): while MAX_IN_FLIGHT inserts
  * are running, newly accepted messages wait and then go together in one statement (unnest of
- * arrays). At low load every message goes alone at once; under load one round trip, one commit
+ * arrays), as do those accepted in the same turn of the event loop. At low load every message
+ * goes alone, at the end of its turn; under load one round trip, one commit
  * and one WAL flush serve many requests. If a grouped statement fails for something a message
  * can cause (bad data, a constraint), each of its messages is retried alone, so a message fails
  * only for its own reason. A message with an Idempotency-Key
@@ -97,12 +98,22 @@ type Waiting = Pending & { done: (result: Inserted | undefined, err?: unknown) =
 class InsertGroup {
   private queue: Waiting[] = [];
   private inFlight = 0;
+  private scheduled = false; // a setImmediate will start the next statement
   constructor(private readonly db: Db) {}
 
   add(p: Pending): Promise<Inserted> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ...p, done: (result, err) => (result ? resolve(result) : reject(err ?? new Error("insert failed"))) });
-      if (this.inFlight < MAX_IN_FLIGHT) this.next();
+      // Sent at the end of this turn of the event loop, not at once: the requests Node parsed in
+      // the same turn then share one statement (bench:api: ~20 messages per statement instead
+      // of ~14 with a free slot taken by the first message of a burst alone).
+      if (this.inFlight < MAX_IN_FLIGHT && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          if (this.inFlight < MAX_IN_FLIGHT) this.next();
+        });
+      }
     });
   }
 
