@@ -63,6 +63,9 @@ const eventData = (i: number) => ({
   ip: "127.0.0.1",
 });
 
+/** CPU seconds as microseconds per event. */
+const us = (seconds: number, events: number) => `${seconds.toFixed(1)} s (${((seconds * 1e6) / Math.max(events, 1)).toFixed(0)} µs/event)`;
+
 async function baseline(url: string): Promise<{ seconds: number; ok: number }> {
   const client = createWebhookClient({ resolver: createResolver({ servers: [] }), allowNetworks, timeoutMs: 10_000, maxSockets: CONCURRENCY });
   const target = parseWebhookUrl(url);
@@ -109,10 +112,12 @@ async function main(): Promise<number> {
 
   console.log(`1. Baseline: plain unsigned POSTs of the same size, the same client, ${CONCURRENCY} at once, no database:`);
   await rx.ask({ type: "reset" });
+  const baseCpu0 = { self: cpuSecondsOf(process.pid), rx: cpuSecondsOf(rx.child.pid!) };
   const base = await baseline(url);
   const baseRate = base.ok / base.seconds;
   const baseStats = await rx.ask<Stats>({ type: "stats" });
-  console.log(`  ${base.ok} answered 200 in ${base.seconds.toFixed(2)} s = ${baseRate.toFixed(0)} POSTs/s (receiver: ${baseStats.requests} requests over ${baseStats.connections} connections)\n`);
+  console.log(`  ${base.ok} answered 200 in ${base.seconds.toFixed(2)} s = ${baseRate.toFixed(0)} POSTs/s (receiver: ${baseStats.requests} requests over ${baseStats.connections} connections)`);
+  console.log(`  CPU: this process (client) ${us(cpuSecondsOf(process.pid) - baseCpu0.self, base.ok)}, receiver ${us(cpuSecondsOf(rx.child.pid!) - baseCpu0.rx, base.ok)}\n`);
 
   // The test data is made before any clock starts: generating it is not Postline's work.
   const payloads = Array.from({ length: N }, (_, i) => JSON.stringify(eventData(i)));
@@ -154,22 +159,30 @@ async function main(): Promise<number> {
       from webhook_deliveries d left join webhook_attempts a on a.delivery_seq = d.seq where d.event_id like ${prefix + "%"}`;
     return { done, last: f!.last, tries: f!.tries };
   };
-  const report = async (label: string, done: number, seconds: number, tries: number, cpu0: { self: number; rx: number }, t0: number, extra = "") => {
+  const report = async (label: string, done: number, seconds: number, tries: number, cpu0: Awaited<ReturnType<typeof cpuNow>>, t0: number, extra = "") => {
     const stats = await rx.ask<Stats>({ type: "stats" });
-    const cpu = { self: cpuSecondsOf(process.pid) - cpu0.self, rx: cpuSecondsOf(rx.child.pid!) - cpu0.rx };
+    const now = await cpuNow();
+    const pg = [...now.pg].reduce((sum, [pid, s]) => sum + s - (cpu0.pg.get(pid) ?? 0), 0);
     console.log(`  ${done} succeeded in ${seconds.toFixed(2)} s = ${(done / seconds).toFixed(0)} events/s ${label}${extra}; ${tries} tries recorded`);
     console.log(`  receiver: ${stats.requests} requests, ${stats.distinct} distinct webhook-ids, ${stats.duplicates} repeated, ${stats.verified} signatures sampled and verified, ${stats.badSignatures} bad, ${stats.connections} connections`);
-    console.log(`  CPU over ${((Date.now() - t0) / 1000).toFixed(1)} s: this process (dispatcher) ${cpu.self.toFixed(1)} s, receiver ${cpu.rx.toFixed(1)} s\n`);
+    console.log(
+      `  CPU over ${((Date.now() - t0) / 1000).toFixed(1)} s: this process (dispatcher) ${us(now.self - cpu0.self, done)}, ` +
+        `its PostgreSQL backends ${us(pg, done)}, receiver ${us(now.rx - cpu0.rx, done)}\n`,
+    );
     return stats;
   };
-  const cpuNow = () => ({ self: cpuSecondsOf(process.pid), rx: cpuSecondsOf(rx.child.pid!) });
+  /** CPU seconds so far of this process, the receiver, and each PostgreSQL backend of the scratch database. */
+  const cpuNow = async () => {
+    const pids = await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
+    return { self: cpuSecondsOf(process.pid), rx: cpuSecondsOf(rx.child.pid!), pg: new Map(pids.map((r) => [r.pid, cpuSecondsOf(r.pid)])) };
+  };
 
   // 2. The outbox drained: N events already written (as the engine would have, fanned out by the
   // trigger), then a dispatcher starts; the clock runs from its start to the last success.
   console.log(`2. Postline, outbox drain: ${N} events already in the outbox; a dispatcher starts and signs and POSTs them all:`);
   await rx.ask({ type: "reset" });
   await enqueue("evt_drain", false);
-  let cpu0 = cpuNow();
+  let cpu0 = await cpuNow();
   const t1 = Date.now();
   const first = await startIt();
   undo.push(() => first.stop(5_000));
@@ -185,7 +198,7 @@ async function main(): Promise<number> {
   const dispatcher = await startIt();
   undo.push(() => dispatcher.stop(5_000));
   await sleep(500);
-  cpu0 = cpuNow();
+  cpu0 = await cpuNow();
   const t0 = Date.now();
   await enqueue("evt_bench", true);
   const enqueueS = (Date.now() - t0) / 1000;
