@@ -61,8 +61,14 @@ export interface SmtpSession {
   readonly remote: { ip: string; port: number; greeting: string };
   /** False once the connection failed, closed or quit. */
   readonly usable: boolean;
-  /** Runs one transaction; sends RSET first if an earlier one was left open. */
-  send(tx: Transaction): Promise<TransactionResult>;
+  /**
+   * Runs one transaction; sends RSET first if an earlier one was left open, or always with
+   * `reset` (a warm connection taken from a pool). With PIPELINING that RSET goes in the same
+   * write as MAIL, RCPT and DATA. When the RSET gets no 250 the connection is closed and the
+   * result's `error.command` is "RSET": nothing of this transaction was taken, so it may be
+   * sent again on a fresh connection.
+   */
+  send(tx: Transaction, opts?: { reset?: boolean }): Promise<TransactionResult>;
   /** RSET (RFC 5321 §4.1.1.5); true on 250. */
   reset(): Promise<boolean>;
   /** QUIT, wait briefly for 221, close. Never throws. */
@@ -153,14 +159,18 @@ class Session implements SmtpSession {
     return !this.ch.dead && !this.quitting;
   }
 
-  async send(tx: Transaction): Promise<TransactionResult> {
+  async send(tx: Transaction, opts: { reset?: boolean } = {}): Promise<TransactionResult> {
     return this.exclusive(async () => {
-      if (!this.usable) return { ok: false, error: this.deadError("MAIL FROM"), rcpts: [] };
-      if (this.open && !(await this.rset())) {
-        return { ok: false, error: this.ch.dead ?? { kind: "protocol", command: "RSET", message: "RSET refused" }, rcpts: [] };
+      if (!this.usable) return { ok: false, error: this.deadError(opts.reset ? "RSET" : "MAIL FROM"), rcpts: [] };
+      const reset = this.open || Boolean(opts.reset);
+      const pipelined = reset && this.extensions.has("PIPELINING");
+      if (reset && !pipelined && !(await this.rset())) {
+        this.ch.close("RSET refused");
+        return { ok: false, error: { ...(this.ch.dead ?? { kind: "protocol", message: "RSET refused" }), command: "RSET" }, rcpts: [] };
       }
       this.open = true;
-      const result = await runTransaction({ ch: this.ch, extensions: this.extensions, timeouts: this.t }, tx);
+      const result = await runTransaction({ ch: this.ch, extensions: this.extensions, timeouts: this.t, reset: pipelined }, tx);
+      if (!result.ok && result.error.command === "RSET") this.ch.close("RSET refused");
       // The reply to the final "." ends the transaction whatever its code (RFC 5321 §4.1.1.4).
       if (result.ok && result.data) this.open = false;
       return result;

@@ -7,8 +7,9 @@
  * (RFC 6531), NUL in the message 554 5.6.0, unsafe or over-long sender 553 5.1.7, recipient
  * 553 5.1.3 (that recipient only).
  *
- * With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out in one write and the replies are
- * matched in order by the channel's FIFO; without it, one command at a time.
+ * With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out in one write — after an RSET
+ * ending the previous transaction, when asked — and the replies are matched in order by the
+ * channel's FIFO; without it, one command at a time.
  */
 import type { Channel, ReplyOutcome } from "./channel.js";
 import {
@@ -61,11 +62,17 @@ export interface TransactionContext {
   ch: Channel;
   extensions: ReadonlyMap<string, string>;
   timeouts: SmtpTimeouts;
+  /**
+   * End the previous transaction first with an RSET pipelined ahead of MAIL (needs
+   * PIPELINING; RFC 2920 §3.1 lets RSET appear anywhere in a group). Anything but 250 to it
+   * ends the transaction before MAIL counts: `error.command` is "RSET" and nothing was taken.
+   */
+  reset?: boolean;
 }
 
 const is2xx = (r: Reply) => r.code >= 200 && r.code < 300;
 
-/** Runs one transaction. The caller has reset any earlier, unfinished transaction. */
+/** Runs one transaction. The caller has reset any earlier, unfinished transaction, or asks for it with `reset`. */
 export async function runTransaction(ctx: TransactionContext, tx: Transaction): Promise<TransactionResult> {
   const { ch, extensions: ext, timeouts: t } = ctx;
   const refuse = (code: number, enhanced: string, text: string, command = "MAIL FROM", rcpts: RecipientResult[] = []) => {
@@ -114,14 +121,27 @@ export async function runTransaction(ctx: TransactionContext, tx: Transaction): 
   };
 
   const pipelining = ext.has("PIPELINING");
+  if (ctx.reset && !pipelining) throw new Error("runTransaction: reset needs PIPELINING; send RSET on its own first");
   let mailOutcome: ReplyOutcome;
   let dataOutcome: ReplyOutcome | null = null;
   if (pipelining) {
-    // RFC 2920 §3.1: DATA ends the batch; MAIL, RCPTs and DATA share one write.
+    // RFC 2920 §3.1: DATA ends the batch; [RSET,] MAIL, RCPTs and DATA share one write.
+    const ps = ctx.reset ? ch.expect("RSET", t.rset) : null;
     const pm = ch.expect("MAIL FROM", t.mail);
     const pr = toSend.map(() => ch.expect("RCPT TO", t.rcpt));
     const pd = ch.expect("DATA", t.dataInit);
-    ch.write([mail, ...toSend.map(rcptLine), "DATA", ""].join("\r\n"));
+    ch.write([...(ps ? ["RSET"] : []), mail, ...toSend.map(rcptLine), "DATA", ""].join("\r\n"));
+    if (ps) {
+      const rs = await ps.result;
+      // RFC 5321 §4.1.1.5: a server MUST answer RSET with 250. Anything else (a warm connection
+      // the server closed meanwhile, a 421) leaves the state of what followed unknown: the
+      // caller drops the connection, so no data is ever sent after that DATA.
+      if (!rs.ok) return { ok: false, error: { ...rs.error, command: "RSET" }, rcpts: [] };
+      if (!is2xx(rs.reply)) {
+        const error: SmtpError = { kind: "reply", command: "RSET", message: `RSET refused: ${rs.reply.code} ${rs.reply.text}`, reply: rs.reply };
+        return { ok: false, error, rcpts: [] };
+      }
+    }
     mailOutcome = await pm.result;
     const rcptOutcomes = await Promise.all(pr.map((p) => p.result));
     dataOutcome = await pd.result;

@@ -97,6 +97,46 @@ describe("SMTP sessions in the engine", () => {
     await mx.close();
   });
 
+  it("delivers on a fresh connection when a warm one answers its pipelined RSET with 421 (closed while idle)", async () => {
+    const real = await startMailServer();
+    // In front of the real server: the first connection passes the first transaction through,
+    // then plays a server that closed it while idle (421 to the next command, then gone).
+    let connections = 0;
+    const seen: string[] = [];
+    const front = net.createServer((sock) => {
+      const n = ++connections;
+      const up = net.connect(real.port, "127.0.0.1");
+      up.pipe(sock);
+      sock.on("data", (d) => {
+        const text = d.toString("latin1");
+        seen.push(`${n}:${text.slice(0, 4)}`);
+        if (n === 1 && text.startsWith("RSET")) {
+          up.unpipe(sock);
+          up.destroy();
+          sock.end("421 4.4.2 mx.stale.example closing idle connection\r\n");
+          return;
+        }
+        up.write(d);
+      });
+      up.on("error", () => sock.destroy());
+      sock.on("error", () => up.destroy());
+    });
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", () => r()));
+    h.publish(mxFor("stale.example"));
+    const w = await h.worker({ smtpPort: (front.address() as net.AddressInfo).port });
+    const a = await h.send({ to: "one@stale.example" });
+    expect((await h.settle(a.id))[0]).toMatchObject({ status: "delivered", attempts: 1 });
+    const b = await h.send({ to: "two@stale.example" });
+    expect((await h.settle(b.id))[0]).toMatchObject({ status: "delivered", attempts: 1 });
+    expect(real.received.map((m) => m.to)).toEqual([["one@stale.example"], ["two@stale.example"]]);
+    expect(connections).toBe(2);
+    // The second message went first to the warm connection, as RSET pipelined ahead of MAIL.
+    expect(seen).toContain("1:RSET");
+    await w.stop();
+    front.close();
+    await real.close();
+  });
+
   it("sends everything through RELAY_URL with AUTH over implicit TLS, without MX look-ups", async () => {
     const cert = testCertificate(["relay.test"]);
     const logins: string[] = [];

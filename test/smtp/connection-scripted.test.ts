@@ -121,6 +121,52 @@ describe("SMTP session with scripted servers", () => {
     expect(batch.map((l) => l.repliesBefore)).toEqual([2, 2, 2, 2, 2]); // greeting + EHLO only
   });
 
+  it("pipelines the RSET of a reused session ahead of MAIL, RCPT and DATA: one batch, one round trip", async () => {
+    const srv = await script(async (p) => {
+      await hello(p, ["PIPELINING"]);
+      for (const w of ["MAIL", "RCPT", "DATA"]) await want(p, new RegExp(`^${w}`));
+      await p.send("250 ok\r\n250 ok\r\n354 go\r\n");
+      await p.until("\r\n.\r\n");
+      await p.send("250 2.0.0 first\r\n");
+      // The second transaction: nothing is answered until the whole batch is in, so a client
+      // that waited for the reply to RSET before sending MAIL would hang here.
+      await want(p, "RSET");
+      await want(p, "MAIL FROM:<s@sender.test>");
+      await want(p, "RCPT TO:<b@rcpt.test>");
+      await want(p, "DATA");
+      await p.send("250 2.0.0 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+      await p.until("\r\n.\r\n");
+      await p.send("250 2.0.0 second\r\n");
+    });
+    const r = await connect(srv.port);
+    if (!r.ok) throw new Error(r.error.message);
+    const first = await r.session.send({ from: "s@sender.test", to: ["a@rcpt.test"], data: Buffer.from("one\r\n") });
+    const second = await r.session.send({ from: "s@sender.test", to: ["b@rcpt.test"], data: Buffer.from("two\r\n") }, { reset: true });
+    expect(first).toMatchObject({ ok: true, data: { code: 250, text: "2.0.0 first" } });
+    expect(second).toMatchObject({ ok: true, data: { code: 250, text: "2.0.0 second" } });
+    await srv.done();
+    const batch = srv.peers[0]!.log.filter((l) => /^(RSET|MAIL FROM:<s@sender.test>$|RCPT TO:<b|DATA)/.test(l.line)).slice(-4);
+    expect(batch.map((l) => l.line.slice(0, 4))).toEqual(["RSET", "MAIL", "RCPT", "DATA"]);
+    expect(new Set(batch.map((l) => l.repliesBefore)).size).toBe(1); // all four before the reply to RSET
+  });
+
+  it("closes the session and sends no data when the pipelined RSET is answered 421, reporting RSET", async () => {
+    const srv = await script(async (p) => {
+      await hello(p, ["PIPELINING"]);
+      for (const w of ["RSET", "MAIL", "RCPT", "DATA"]) await want(p, new RegExp(`^${w}`));
+      // A server closing an idle connection: 421 to the first command, then nothing more.
+      await p.send("421 4.4.2 mx.test closing idle connection\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+      if ((await p.line()) !== null) throw new Error("the client sent more after the 421");
+    });
+    const r = await connect(srv.port);
+    if (!r.ok) throw new Error(r.error.message);
+    const tx = await r.session.send({ from: "s@sender.test", to: ["a@rcpt.test"], data: Buffer.from("secret body\r\n") }, { reset: true });
+    expect(tx).toMatchObject({ ok: false, rcpts: [], error: { kind: "reply", command: "RSET", reply: { code: 421, enhanced: "4.4.2" } } });
+    expect(r.session.usable).toBe(false);
+    await srv.done();
+    expect(srv.peers[0]!.log.some((l) => l.line.includes("secret"))).toBe(false);
+  });
+
   it("ends the data with a lone dot when every RCPT failed but DATA got 354", async () => {
     const srv = await script(async (p) => {
       await hello(p, ["PIPELINING"]);
