@@ -7,8 +7,8 @@
  * Messages without an Idempotency-Key are grouped (group commit): while MAX_IN_FLIGHT inserts
  * are running, newly accepted messages wait and then go together in one statement (unnest of
  * arrays), as do those accepted in the same turn of the event loop. At low load every message
- * goes alone, at the end of its turn; under load one round trip, one commit
- * and one WAL flush serve many requests. If a grouped statement fails for something a message
+ * goes alone, at the end of its turn; under load one round trip, one commit and one WAL flush
+ * serve many requests. If a grouped statement fails for something a message
  * can cause (bad data, a constraint), each of its messages is retried alone, so a message fails
  * only for its own reason. A message with an Idempotency-Key
  * goes alone through a statement that also claims the key (nothing is stored when the key is live).
