@@ -21,10 +21,14 @@
  * database disagrees; not for a missed target. Targets: ≥ 3 000 events/s, ≥ 70 % of the baseline.
  *
  * Env: DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; a scratch database is created
- * next to it and dropped), BENCH_EVENTS (20000), BENCH_CONCURRENCY (16).
+ * next to it and dropped), BENCH_EVENTS (20000), BENCH_CONCURRENCY (16), BENCH_CPU_PROF=<dir> (a CPU
+ * profile of this process during the outbox drain is written there).
  */
 import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import inspector from "node:inspector";
 import os from "node:os";
+import path from "node:path";
 import postgres from "postgres";
 import { createAccount } from "../src/accounts/accounts.js";
 import { openStore } from "../src/db/client.js";
@@ -62,6 +66,25 @@ const eventData = (i: number) => ({
   mx: `mx.d${i % 20}.bench`,
   ip: "127.0.0.1",
 });
+
+/** Runs `fn` under the inspector's CPU profiler when BENCH_CPU_PROF names a directory (the profile is written there). */
+async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return fn();
+  const session = new inspector.Session();
+  session.connect();
+  const post = <R>(method: string) => new Promise<R>((resolve, reject) => session.post(method, (err, r) => (err ? reject(err) : resolve(r as R))));
+  await post("Profiler.enable");
+  await post("Profiler.start");
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await post<{ profile: unknown }>("Profiler.stop");
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `webhooks-${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
 
 /** CPU seconds as microseconds per event. */
 const us = (seconds: number, events: number) => `${seconds.toFixed(1)} s (${((seconds * 1e6) / Math.max(events, 1)).toFixed(0)} µs/event)`;
@@ -186,7 +209,7 @@ async function main(): Promise<number> {
   const t1 = Date.now();
   const first = await startIt();
   undo.push(() => first.stop(5_000));
-  const d1 = await drained("evt_drain");
+  const d1 = await profiled("outbox-drain", () => drained("evt_drain"));
   const drainS = (d1.last.getTime() - t1) / 1000;
   const drainStats = await report("(dispatcher start → last success)", d1.done, drainS, d1.tries, cpu0, t1);
   await first.stop(5_000);
