@@ -22,7 +22,8 @@ export function requestLog(deps: AppDeps): MiddlewareHandler<AppEnv> {
     c.set("requestId", requestId);
     // Served by @hono/node-server, the header goes straight onto Node's response (merged into
     // its writeHead): c.header() would turn every answer's headers into a WHATWG Headers
-    // object and take the adapter off its fast path, ~15 µs per request (bench:api).
+    // object and take the adapter off its fast path (measured on a bare Hono route: a
+    // middleware doing that cost 15–18 µs of CPU a request).
     const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
     if (outgoing) outgoing.setHeader("X-Request-Id", requestId);
     else c.header("X-Request-Id", requestId);
