@@ -69,8 +69,6 @@ export interface SmtpSession {
    * sent again on a fresh connection.
    */
   send(tx: Transaction, opts?: { reset?: boolean }): Promise<TransactionResult>;
-  /** RSET (RFC 5321 §4.1.1.5); true on 250. */
-  reset(): Promise<boolean>;
   /** QUIT, wait briefly for 221, close. Never throws. */
   quit(): Promise<void>;
   /** Closes at once. */
@@ -175,10 +173,6 @@ class Session implements SmtpSession {
       if (result.ok && result.data) this.open = false;
       return result;
     });
-  }
-
-  reset(): Promise<boolean> {
-    return this.exclusive(() => this.rset());
   }
 
   async quit(): Promise<void> {

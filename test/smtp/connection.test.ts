@@ -163,14 +163,17 @@ describe("SMTP session with smtp-server", () => {
     expect(server.received[0]?.mailArgs).toMatchObject({ SIZE: "7" });
   });
 
-  it("runs two transactions on one connection with RSET between them", async () => {
-    const server = await serve();
+  it.each([
+    ["pipelined ahead of MAIL", false],
+    ["on its own without PIPELINING", true],
+  ])("runs two transactions on one connection with RSET between them (%s)", async (_how, hidePIPELINING) => {
+    const server = await serve({ hidePIPELINING });
     const session = await open(server.port);
+    expect(session.extensions.has("PIPELINING")).toBe(!hidePIPELINING);
     const encoded = encodeData(Buffer.from("same body\r\n"));
     if (!encoded.ok) throw new Error("encode");
     const first = await session.send({ from: "s@sender.test", to: ["a@rcpt.test"], data: encoded.message });
-    expect(await session.reset()).toBe(true);
-    const second = await session.send({ from: "", to: ["b@rcpt.test"], data: encoded.message });
+    const second = await session.send({ from: "", to: ["b@rcpt.test"], data: encoded.message }, { reset: true });
     expect(first.ok && second.ok).toBe(true);
     expect(server.connections()).toBe(1);
     expect(server.received.map((m) => [m.from, m.to])).toEqual([
