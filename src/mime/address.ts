@@ -219,8 +219,25 @@ function parseLocal(raw: string): string {
   return local;
 }
 
+/**
+ * Domains that parsed, by their raw form: traffic names the same few domains over and over, and
+ * IDNA processing (domainToASCII/-Unicode) is the dearest step of an address. Bounded; cleared
+ * when full. Failures are not kept: they throw, and are rare.
+ */
+const parsedDomains = new Map<string, { domain: string; asciiDomain: string }>();
+const MAX_PARSED_DOMAINS = 1_000;
+
 /** Domain: a public hostname only — no address literals (RFC 5321 §4.1.3), IPs, single labels or localhost. */
 function parseDomain(raw: string): { domain: string; asciiDomain: string } {
+  const known = parsedDomains.get(raw);
+  if (known) return known;
+  const parsed = parseDomainUncached(raw);
+  if (parsedDomains.size >= MAX_PARSED_DOMAINS) parsedDomains.clear();
+  parsedDomains.set(raw, parsed);
+  return parsed;
+}
+
+function parseDomainUncached(raw: string): { domain: string; asciiDomain: string } {
   if (raw === "") fail("domain is missing");
   if (raw.startsWith("[")) fail("IP-literal domains are not accepted");
   if (/\s/.test(raw)) fail("address contains whitespace");
@@ -244,7 +261,7 @@ function parseDomain(raw: string): { domain: string; asciiDomain: string } {
     if (!/^[a-z0-9-]+$/.test(label)) fail("domain contains an invalid character");
   }
   if (ascii.length > 253) fail("domain is longer than 253 octets"); // RFC 1035 §2.3.4, without the root dot
-  return { asciiDomain: ascii, domain: domainToUnicode(ascii).normalize("NFC").toLowerCase() };
+  return Object.freeze({ asciiDomain: ascii, domain: domainToUnicode(ascii).normalize("NFC").toLowerCase() });
 }
 
 /** Refuses dotted quads and all-numeric TLDs (RFC 3696 §2), which would be read as IPv4 addresses. */

@@ -73,8 +73,12 @@ export function needsSmtpUtf8(input: Pick<ComposeInput, "from" | "to" | "cc" | "
 
 /** RFC 5322 §3.3 date-time, e.g. `Mon, 23 Nov 2026 12:00:00 +0000`. */
 export function formatDate(d: Date): string {
-  return d.toUTCString().replace("GMT", "+0000");
+  const second = Math.floor(d.getTime() / 1000);
+  if (second !== lastDate.second) lastDate = { second, text: d.toUTCString().replace("GMT", "+0000") };
+  return lastDate.text;
 }
+/** The last Date written: messages accepted in the same second share it (toUTCString is not cheap). */
+let lastDate = { second: NaN, text: "" };
 
 /** Header fields the composer writes itself; a caller header with one of these names is a bug. */
 const OWN = new Set([

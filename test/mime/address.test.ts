@@ -320,3 +320,22 @@ describe("formatMailbox", () => {
     expect(() => formatMailbox({ ...alice, name: "Eve\r\nBcc: x@evil.example" })).toThrow(RangeError);
   });
 });
+
+describe("repeated domains", () => {
+  it("give the same mailbox fields the second time, whatever the case of the domain", () => {
+    const first = parseMailbox("Bob <bob@Bücher.Example>");
+    const second = parseMailbox("Bob <bob@Bücher.Example>");
+    const lower = parseMailbox("bob@bücher.example");
+    expect(first).toEqual(second);
+    for (const r of [first, second, lower]) {
+      if (!r.ok) throw new Error(r.error);
+      expect(r.mailbox.asciiDomain).toBe("xn--bcher-kva.example");
+      expect(r.mailbox.domain).toBe("bücher.example");
+    }
+  });
+
+  it("refuse a bad domain every time, also after good ones were parsed", () => {
+    expect(parseMailbox("a@example.com").ok).toBe(true);
+    for (let i = 0; i < 2; i++) expect(parseMailbox("a@localhost").ok).toBe(false);
+  });
+});

@@ -7,7 +7,7 @@ import { isAscii } from "node:buffer";
 import { simpleParser, type AddressObject, type ParsedMail } from "mailparser";
 import { describe, expect, it } from "vitest";
 import type { Mailbox } from "../../src/mime/address.js";
-import { composeMessage, type ComposeInput } from "../../src/mime/compose.js";
+import { composeMessage, formatDate, type ComposeInput } from "../../src/mime/compose.js";
 import { mediaTypeOf } from "../../src/mime/media-types.js";
 import { cases, mailbox, type ComposeCase } from "./cases.js";
 import { headerLines, mimeStructure } from "./structure.js";
@@ -170,5 +170,17 @@ describe("composeMessage", () => {
     const raw = composeMessage({ from: mailbox("Zoë <a@example.com>"), to: [mailbox("b@example.org")], subject: "Grüße", text: "t", utf8Headers: true });
     expect(raw.toString()).toMatch(/^Subject: Grüße\r$/m);
     expect(raw.toString()).toMatch(/^From: Zoë <a@example\.com>\r$/m);
+  });
+});
+
+describe("formatDate", () => {
+  it("writes each second's own date, also when called with seconds out of order", () => {
+    const a = new Date("2026-11-23T12:00:00.100Z");
+    const b = new Date("2026-11-23T12:00:00.900Z");
+    const c = new Date("2026-11-23T12:00:01.000Z");
+    expect(formatDate(a)).toBe("Mon, 23 Nov 2026 12:00:00 +0000");
+    expect(formatDate(b)).toBe("Mon, 23 Nov 2026 12:00:00 +0000");
+    expect(formatDate(c)).toBe("Mon, 23 Nov 2026 12:00:01 +0000");
+    expect(formatDate(a)).toBe("Mon, 23 Nov 2026 12:00:00 +0000");
   });
 });
