@@ -17,11 +17,10 @@
  * BENCH_SKIP_BUILD=1, BENCH_CPU_PROF=<dir> (runs both servers with --cpu-prof into <dir>),
  * BENCH_LOG_FILE=<path> (Postline's stdout log goes there instead of /dev/null).
  */
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import type { Result } from "autocannon";
-import { countRows, createScratchDb, drive, freePort, spawnServer, waitReady, within, type Load, type ScratchDb, type Server } from "./lib.js";
+import { buildDist, countRows, createScratchDb, drive, freePort, spawnServer, waitReady, within, type Load, type ScratchDb, type Server } from "./lib.js";
 
 const DATABASE_URL = process.env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
 const DURATION = Number(process.env.BENCH_DURATION || 10);
@@ -143,11 +142,7 @@ async function main(): Promise<number> {
   console.log("Order: baseline first, then Postline (one server at a time; PostgreSQL and autocannon share the machine)\n");
   if (DURATION < 10) console.log(`note: BENCH_DURATION=${DURATION} is below the default 10 s; figures are noisier\n`);
 
-  if (process.env.BENCH_SKIP_BUILD !== "1") {
-    console.log("Building (npm run build)…");
-    const b = spawnSync("npm", ["run", "build", "--silent"], { stdio: "inherit", timeout: 300_000 });
-    if (b.status !== 0) throw new Error(`npm run build failed (${b.status ?? b.signal ?? b.error?.message})`);
-  }
+  buildDist();
 
   const load = { path: "/messages", body: BODY, connections: CONNECTIONS };
   console.log("Baseline (bare Hono + postgres.js insert):");

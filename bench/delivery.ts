@@ -42,7 +42,6 @@
  * BENCH_LOG_FILE=<path> (the worker's stdout log), BENCH_SKIP_BUILD=1,
  * BENCH_CPU_PROF=<dir> (the worker runs with --cpu-prof into <dir>).
  */
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -54,7 +53,7 @@ import { QUEUE_CHANNEL, WEBHOOK_CHANNEL } from "../src/lib/channels.js";
 import { sendMessage } from "../src/messages/send.js";
 import type { SendMessageInput } from "../src/messages/schemas.js";
 import { startDnsServer, type Zone } from "../test/helpers/dns-server.js";
-import { cleanups, cpuSecondsOf, createScratchDb, machineCpuSeconds, memoryOf, quantile, sleep, spawnChild, within, type Child, type ScratchDb } from "./lib.js";
+import { buildDist, cleanups, cpuSecondsOf, createScratchDb, machineCpuSeconds, memoryOf, quantile, sleep, spawnChild, within, type Child, type ScratchDb } from "./lib.js";
 
 const DATABASE_URL = process.env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
 const N = Number(process.env.BENCH_MESSAGES || 20_000);
@@ -439,11 +438,7 @@ async function main(): Promise<number> {
   console.log(`Machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}), node ${process.version}, ${os.platform()} ${os.release()}`);
   console.log("PostgreSQL, worker, sink and this process share the machine.\n");
 
-  if (process.env.BENCH_SKIP_BUILD !== "1") {
-    console.log("Building (npm run build)…");
-    const b = spawnSync("npm", ["run", "build", "--silent"], { stdio: "inherit", timeout: 300_000 });
-    if (b.status !== 0) throw new Error(`npm run build failed (${b.status ?? b.signal ?? b.error?.message})`);
-  }
+  buildDist();
 
   // DNS: every dN.bench has one MX, mx.dN.bench → 127.0.0.1 (the sink; SMTP_PORT gives the port).
   const zone: Zone = {};

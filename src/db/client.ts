@@ -52,7 +52,9 @@ function rowsWith<T>(db: Db, run: (on: Db | Tx, query: SQL) => Promise<T[]>) {
   return (query: SQL, settings?: PlannerSettings) =>
     settings
       ? db.transaction(async (tx) => {
-          for (const [name, value] of Object.entries(settings)) await tx.execute(sql`select set_config(${name}, ${value}, true)`);
+          // All of them in one statement: one round trip, however many there are.
+          const sets = Object.entries(settings).map(([name, value]) => sql`set_config(${name}, ${value}, true)`);
+          await tx.execute(sql`select ${sql.join(sets, sql`, `)}`);
           return run(tx, query);
         })
       : run(db, query);
