@@ -104,6 +104,20 @@ describe("POST /messages", () => {
     expect(await storedCounts()).toEqual({ messages: before.messages + 1, recipients: before.recipients + 1 });
   });
 
+  it.each([
+    ["/messages", () => base],
+    ["/messages/raw", () => ({ from: "alice@example.com", to: ["bob@example.org"], raw: Buffer.from("From: alice@example.com\r\nSubject: x\r\n\r\nhi\r\n").toString("base64") })],
+  ])("refuses an Idempotency-Key that is not 1–255 printable ASCII characters on %s with 400, storing nothing", async (path, body) => {
+    const before = await storedCounts();
+    for (const key of ["has space", "x".repeat(256)]) {
+      const res = await t.json("POST", path, { key: acct.key, body: body(), headers: { "idempotency-key": key } });
+      expect(res.status).toBe(400);
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+      expect(res.body.errors).toEqual([{ path: "idempotency-key", message: "1–255 printable ASCII characters" }]);
+    }
+    expect(await storedCounts()).toEqual(before);
+  });
+
   it("answers 409 when an Idempotency-Key is reused with a different body", async () => {
     const headers = { "idempotency-key": "order-5678" };
     expect((await t.json("POST", "/messages", { key: acct.key, body: base, headers })).status).toBe(202);

@@ -44,7 +44,7 @@ export function batchMessageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi({ ...sendBatchRoute, middleware: [requireScope(deps, "send")] as const }, async (c) => {
     if (c.req.header("idempotency-key") !== undefined)
       throw new AppError("malformed_request", "Idempotency-Key is not supported on POST /messages/batch; send retry-safe messages with POST /messages");
-    const items = await sendBatch(deps.store, c.req.valid("json"), await sendOptions(c, deps, undefined), (err, index) =>
+    const items = await sendBatch(deps.store, c.req.valid("json"), await sendOptions(c, deps), (err, index) =>
       deps.logger.error({ err: safeError(err), req_id: c.get("requestId"), index }, "batch message failed unexpectedly"),
     );
     const data = items.map((i) => (i.ok ? i.result : { error: problemFields(i.error.code, i.error.message, i.error.errors) }));

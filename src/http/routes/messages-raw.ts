@@ -1,10 +1,10 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { sendMessageResponse } from "../../messages/schemas.js";
 import { sendRawMessage, sendRawSchema } from "../../messages/send-raw.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { requireScope } from "../middleware.js";
 import { sendOptions } from "./messages.js";
-import { pick, security } from "./shared.js";
+import { idempotencyKeyParameter, pick, security } from "./shared.js";
 
 const sendRaw = createRoute({
   method: "post",
@@ -14,8 +14,8 @@ const sendRaw = createRoute({
   description:
     "The message must parse (a header section with exactly one From; lines ≤ 998 octets; no NUL). Line ends are normalised to CRLF, Bcc is removed, Message-ID and Date are added when missing, and it is DKIM-signed with the From domain's key. `from` and `to` are the envelope. `Idempotency-Key` works as for POST /messages.",
   security,
+  parameters: [idempotencyKeyParameter],
   request: {
-    headers: z.object({ "idempotency-key": z.string().regex(/^[\x21-\x7e]{1,255}$/, "1–255 printable ASCII characters").optional() }),
     body: { required: true, content: { "application/json": { schema: sendRawSchema } } },
   },
   responses: {
@@ -26,7 +26,7 @@ const sendRaw = createRoute({
 
 export function rawMessageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi({ ...sendRaw, middleware: [requireScope(deps, "send")] as const }, async (c) => {
-    const { result, replayed } = await sendRawMessage(deps.store, c.req.valid("json"), await sendOptions(c, deps, c.req.valid("header")["idempotency-key"]));
+    const { result, replayed } = await sendRawMessage(deps.store, c.req.valid("json"), await sendOptions(c, deps));
     if (replayed) c.header("Idempotent-Replayed", "true");
     return c.json(result, 202);
   });

@@ -15,7 +15,7 @@ import {
 import { requestHash, sendMessage, type SendOptions } from "../../messages/send.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { accountOf, requireScope } from "../middleware.js";
-import { pick, security } from "./shared.js";
+import { idempotencyKey, idempotencyKeyParameter, pick, security } from "./shared.js";
 
 const idParam = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "msg_01jd2x0c6v8k9m3n4p5q6r7s8t" }) });
 
@@ -27,14 +27,8 @@ const send = createRoute({
   description:
     "Validates, composes and stores the message with one recipient row per envelope recipient (to+cc+bcc, duplicates collapsed), then queues it for delivery. With `Idempotency-Key`, the same key and body within 24 h returns the first response again (`Idempotent-Replayed: true`); the same key with another body is 409.",
   security,
+  parameters: [idempotencyKeyParameter],
   request: {
-    headers: z.object({
-      "idempotency-key": z
-        .string()
-        .regex(/^[\x21-\x7e]{1,255}$/, "1–255 printable ASCII characters")
-        .optional()
-        .openapi({ description: "Makes a retried request safe: the same key and body within 24 h returns the first response" }),
-    }),
     body: { required: true, content: { "application/json": { schema: sendMessageSchema } } },
   },
   responses: {
@@ -110,8 +104,9 @@ const checkId = (id: string) => {
 };
 
 /** What the send routes (composed, raw, batch) pass to the service: account, limits, domain rule, unsubscribe links, idempotency. */
-export async function sendOptions(c: Context<AppEnv>, deps: AppDeps, idempotencyKey: string | undefined): Promise<SendOptions> {
-  const idempotency = idempotencyKey ? { key: idempotencyKey, requestHash: requestHash(c.req.method, c.req.path, await c.req.text()) } : undefined;
+export async function sendOptions(c: Context<AppEnv>, deps: AppDeps): Promise<SendOptions> {
+  const key = idempotencyKey(c);
+  const idempotency = key ? { key, requestHash: requestHash(c.req.method, c.req.path, await c.req.text()) } : undefined;
   const secret = await serviceSecret(deps.config);
   const { PUBLIC_URL, RETURN_PATH_DOMAIN } = deps.config;
   return {
@@ -130,7 +125,7 @@ export async function sendOptions(c: Context<AppEnv>, deps: AppDeps, idempotency
 export function messageRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   const db = deps.store.db;
   app.openapi({ ...send, middleware: [requireScope(deps, "send")] as const }, async (c) => {
-    const { result, replayed } = await sendMessage(deps.store, c.req.valid("json"), await sendOptions(c, deps, c.req.valid("header")["idempotency-key"]));
+    const { result, replayed } = await sendMessage(deps.store, c.req.valid("json"), await sendOptions(c, deps));
     if (replayed) c.header("Idempotent-Replayed", "true");
     return c.json(result, 202);
   });

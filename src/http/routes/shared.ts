@@ -1,5 +1,7 @@
 /** Pieces every route declares: the problem+json schema and the error responses. */
 import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { AppError } from "../../lib/errors.js";
 
 export const problemSchema = z
   .object({
@@ -38,6 +40,29 @@ export const pageQuery = z.strictObject({
 });
 
 export const security = [{ bearer: [] }];
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * The `Idempotency-Key` header of the send routes, declared as a plain OpenAPI parameter and
+ * read by `idempotencyKey(c)` — not as a `request.headers` schema: Hono validates one by copying
+ * every request header into a WHATWG Headers object and then a plain object, on every request of
+ * the busiest route, whether the header is there or not.
+ */
+export const idempotencyKeyParameter = {
+  name: "idempotency-key",
+  in: "header",
+  required: false,
+  description: "Makes a retried request safe: the same key and body within 24 h returns the first response",
+  schema: { type: "string", pattern: IDEMPOTENCY_KEY.source },
+} as const;
+
+/** The request's Idempotency-Key, if any; 400 (as for any invalid header) when it is not 1–255 printable ASCII characters. */
+export function idempotencyKey(c: Context): string | undefined {
+  const key = c.req.header("idempotency-key");
+  if (key === undefined || IDEMPOTENCY_KEY.test(key)) return key;
+  throw new AppError("malformed_request", "invalid header parameters", [{ path: "idempotency-key", message: "1–255 printable ASCII characters" }]);
+}
 
 /** The 200 response of a list route (SPEC.md "Lists"): `{"data": [...], "next_cursor": "…" | null}`. */
 export const pageResponse = <T extends z.ZodTypeAny>(item: T) => ({
