@@ -62,24 +62,27 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
         locked_by = null, locked_until = null, updated_at = ${nowIso}::timestamptz
       from input i
       where r.id = i.id and r.locked_by = ${workerId} and r.status = 'sending'
-      returning r.id, r.message_id, r.account_id, r.status, r.email, r.email_key
+      -- The input's columns come along, so the inserts below need no join back to it: with
+      -- the lease test estimated at one row, the planner joined upd and input in a nested
+      -- loop, 120 × 120 comparisons for the attempts alone (EXPLAIN ANALYZE, bench data).
+      returning r.id, r.message_id, r.account_id, r.status, r.email, r.email_key, i.tried, i.attempt_id, i.started_at,
+        i.duration_ms, i.mx, i.ip, i.tls_version, i.tls_cipher, i.code, i.enhanced, i.text, i.event_id, i.event_type,
+        i.event_data, i.hard_bounce
     ),
     att as (
       insert into attempts (id, recipient_id, message_id, account_id, started_at, duration_ms, mx, ip, tls_version, tls_cipher, code, enhanced, text, outcome)
-      select i.attempt_id, u.id, u.message_id, u.account_id, i.started_at, i.duration_ms, i.mx, i.ip, i.tls_version, i.tls_cipher,
-        i.code, i.enhanced, i.text, i.status
-      from upd u join input i on i.id = u.id where i.tried = 1
+      select attempt_id, id, message_id, account_id, started_at, duration_ms, mx, ip, tls_version, tls_cipher, code, enhanced, text, status
+      from upd where tried = 1
     ),
     ev as (
       insert into events (id, account_id, message_id, recipient_id, type, data, created_at)
-      select i.event_id, u.account_id, u.message_id, u.id, i.event_type, i.event_data, ${nowIso}::timestamptz
-      from upd u join input i on i.id = u.id
+      select event_id, account_id, message_id, id, event_type, event_data, ${nowIso}::timestamptz from upd
     ),
     -- Only recipients whose update held (lease kept) suppress; detail is the reply, e.g. "550 5.1.1 No such user".
     sup as (
       insert into suppressions (account_id, email_key, email, reason, source_message_id, source_recipient_id, detail, created_at)
-      select u.account_id, u.email_key, u.email, 'hard_bounce', u.message_id, u.id, concat_ws(' ', i.code, i.enhanced, i.text), ${nowIso}::timestamptz
-      from upd u join input i on i.id = u.id where i.hard_bounce
+      select account_id, email_key, email, 'hard_bounce', message_id, id, concat_ws(' ', code, enhanced, text), ${nowIso}::timestamptz
+      from upd where hard_bounce
       on conflict (account_id, email_key) do nothing
     ),
     ${REFRESH_MESSAGE_STATUS}
