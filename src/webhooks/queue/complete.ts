@@ -25,10 +25,11 @@ export interface FinishedTry {
 export async function recordTries(store: Store, dispatcherId: string, tries: FinishedTry[], now: Date): Promise<number[]> {
   if (tries.length === 0) return [];
   const col = <T>(f: (t: FinishedTry) => T) => pgArray(tries.map(f) as (string | number | null)[]);
+  const seqs = col((t) => t.seq);
   const nowIso = now.toISOString();
   const kept = await store.rows<{ seq: number | string }>(sql`
     with input as materialized (
-      select *, ${dispatcherId}::text as by from unnest(${col((t) => t.seq)}::bigint[], ${col((t) => t.status)}::text[],
+      select *, ${dispatcherId}::text as by from unnest(${seqs}::bigint[], ${col((t) => t.status)}::text[],
         ${col((t) => t.nextAttemptAt?.toISOString() ?? null)}::timestamptz[], ${col((t) => t.startedAt.toISOString())}::timestamptz[],
         ${col((t) => t.durationMs)}::int[], ${col((t) => t.statusCode)}::int[], ${col((t) => t.response)}::text[], ${col((t) => t.error)}::text[])
         as i(seq, status, next_at, started_at, duration_ms, status_code, response, error)
@@ -40,26 +41,23 @@ export async function recordTries(store: Store, dispatcherId: string, tries: Fin
         delivered_at = case when i.status = 'succeeded' then ${nowIso}::timestamptz else null end,
         locked_by = null, locked_until = null, updated_at = ${nowIso}::timestamptz
       from input i
-      -- No test of status: only pending rows are ever leased, and every move out of pending
-      -- clears the lease.
-      where d.seq = i.seq and d.locked_by = i.by
+      -- Each row by its primary key, whatever the statistics say: the seq list makes the
+      -- planner expect the batch's size from the key (an index or bitmap scan, hash-joined to
+      -- the input), and the lease test is a join clause against the materialized input. As
+      -- "locked_by = <constant>" it was taken for a one-row filter once ANALYZE had seen the
+      -- leases clear, and the batch was joined in a nested loop over a scan of the whole table:
+      -- 400 × 400 comparisons, ~110 µs of PostgreSQL time a row (EXPLAIN ANALYZE, 20 000
+      -- deliveries); without the seq list, a hash join over a scan of the whole table. No test
+      -- of status: only pending rows are ever leased, and every move out of pending clears the
+      -- lease. The tries are inserted from RETURNING, so there is no second join to plan.
+      where d.seq = any(${seqs}::bigint[]) and d.seq = i.seq and d.locked_by = i.by
       returning d.seq, i.started_at, i.duration_ms, i.status_code, i.response, i.error
     ),
     att as (
       insert into webhook_attempts (delivery_seq, started_at, duration_ms, status_code, response, error)
       select seq, started_at, duration_ms, status_code, response, error from upd
     )
-    select seq from upd`,
-    // Each row by its primary key, whatever the statistics say. With the lease test written as
-    // `locked_by = <constant>`, the planner took it for a one-row filter once ANALYZE had seen
-    // the leases clear, and joined the batch in a nested loop over a scan of the whole table:
-    // 400 × 400 comparisons, ~110 µs of PostgreSQL time a row (EXPLAIN ANALYZE, 20 000
-    // deliveries); otherwise a hash join over a scan of the whole table, ~20 µs a row. Now the
-    // test is a join clause against the materialized input, and the plan is pinned to the
-    // key: ~12 µs a row, not growing with the table. The tries are inserted from the
-    // update's RETURNING, so there is no second join to plan.
-    { enable_seqscan: "off", enable_hashjoin: "off", enable_mergejoin: "off" },
-  );
+    select seq from upd`);
   const done = new Set(kept.map((r) => Number(r.seq)));
   return tries.filter((t) => !done.has(t.seq)).map((t) => t.seq);
 }
