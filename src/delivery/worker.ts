@@ -170,11 +170,13 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const loadMessages = async (ids: string[]) => {
     const missing = ids.filter((m) => !messages.has(m));
     if (missing.length === 0) return;
-    const rows = await o.store.rows<{ id: string; account_id: string; mail_from: string; raw: Buffer | Uint8Array; smtputf8: boolean; message_id: string; tags: Record<string, string> | string }>(
-      sql`select id, account_id, mail_from, raw, smtputf8, message_id, tags from messages where id = any(${pgArray(missing)}::text[])`,
+    // The bytes as base64 text: a third less to read than bytea's hex text form, and decoded
+    // about 3× faster (bytea arrives as hex over postgres.js's text protocol).
+    const rows = await o.store.rows<{ id: string; account_id: string; mail_from: string; raw: string; smtputf8: boolean; message_id: string; tags: Record<string, string> | string }>(
+      sql`select id, account_id, mail_from, encode(raw, 'base64') as raw, smtputf8, message_id, tags from messages where id = any(${pgArray(missing)}::text[])`,
     );
     for (const r of rows) {
-      const raw = Buffer.isBuffer(r.raw) ? r.raw : Buffer.from(r.raw);
+      const raw = Buffer.from(r.raw, "base64");
       const encoded = encodeData(raw); // once per message, whatever the number of its transactions
       loadedBytes += raw.length;
       bytesOf.set(r.id, raw.length);
