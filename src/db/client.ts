@@ -9,7 +9,7 @@ import postgres from "postgres";
 import { sql, type SQL } from "drizzle-orm";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { PgDialect, type PgDatabase, type PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "./schema.js";
 import { applyMigrations, migrationsPending } from "./migrate.js";
 
@@ -30,9 +30,10 @@ export interface Store {
   readonly db: Db;
   readonly kind: "postgres" | "pglite";
   /**
-   * Runs a raw SQL statement and returns its rows, whatever the driver. With `settings`, in a
-   * transaction of its own under those planner settings (SET LOCAL): for a statement whose
-   * right plan must not depend on how fresh the statistics are.
+   * Runs a raw SQL statement and returns its rows, whatever the driver. With `settings`, under
+   * those planner settings and no others (PostgreSQL: on a connection opened with them; PGlite:
+   * SET LOCAL in a transaction of its own): for a statement whose right plan must not depend
+   * on how fresh the statistics are.
    */
   rows<T extends Record<string, unknown>>(query: SQL, settings?: PlannerSettings): Promise<T[]>;
   /** Applies pending migrations (safe when several processes start together). */
@@ -47,7 +48,7 @@ export interface Store {
 /** Planner settings for one statement, e.g. `{ enable_bitmapscan: "off" }`. */
 export type PlannerSettings = Readonly<Record<`enable_${string}`, "on" | "off">>;
 
-/** `rows` for both drivers: `run` executes one query on the database or a transaction. */
+/** PGlite's `rows`: `run` executes one query on the database or a transaction. */
 function rowsWith<T>(db: Db, run: (on: Db | Tx, query: SQL) => Promise<T[]>) {
   return (query: SQL, settings?: PlannerSettings) =>
     settings
@@ -66,10 +67,38 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
 }
 
 async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
-  const client = postgres(url, { max: opts.poolSize ?? 10, onnotice: () => {} });
+  const connect = (max: number, settings: PlannerSettings = {}) =>
+    // force_custom_plan: `rows` keeps its statements prepared (below), and each execution is
+    // still planned for its own parameter values, as an unnamed statement would be: a generic
+    // plan chosen after five runs must never decide how a claim walks the queue.
+    postgres(url, { max, onnotice: () => {}, connection: { plan_cache_mode: "force_custom_plan", ...settings } });
+  const client = connect(opts.poolSize ?? 10);
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  const dialect = new PgDialect();
+  // Statements under planner settings run on small pools of their own whose connections were
+  // opened with those settings: no transaction and no SET round trips around each of them.
+  const tuned = new Map<string, postgres.Sql>();
+  const clientFor = (settings?: PlannerSettings): postgres.Sql => {
+    const entries = Object.entries(settings ?? {}).sort(([a], [b]) => a.localeCompare(b));
+    if (entries.length === 0) return client;
+    const key = JSON.stringify(entries);
+    let pool = tuned.get(key);
+    if (!pool) {
+      pool = connect(2, Object.fromEntries(entries));
+      drizzlePostgres(pool); // the same result parsers as the main client (timestamps as text)
+      tuned.set(key, pool);
+    }
+    return pool;
+  };
+  // Prepared (named, per connection): postgres.js sends an unnamed statement with parameters
+  // as Parse+Describe, waits for the parameter types, then Bind+Execute — two round trips and
+  // a parse every time. Prepared, a repeat is one Bind+Execute. Every `rows` statement has a
+  // fixed text (arrays travel as one parameter, db/arrays.ts), so the cache stays small.
+  const rows = (async (query: SQL, settings?: PlannerSettings) => {
+    const { sql: text, params } = dialect.sqlToQuery(query);
+    return clientFor(settings).unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
+  }) as <T>(query: SQL, settings?: PlannerSettings) => Promise<T[]>;
   const migrationsSchema = "drizzle";
-  const rows = rowsWith(db, async (on, query) => (await on.execute(query)) as unknown as never[]) as <T>(query: SQL, settings?: PlannerSettings) => Promise<T[]>;
   return {
     db,
     kind: "postgres",
@@ -100,7 +129,7 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
       await client.notify(channel, payload);
     },
     close: async () => {
-      await client.end({ timeout: 5 });
+      await Promise.all([client, ...tuned.values()].map((c) => c.end({ timeout: 5 })));
     },
   };
 }
