@@ -136,9 +136,12 @@ export const attempts = pgTable(
   "attempts",
   {
     id: text("id").primaryKey(),
-    recipientId: text("recipient_id")
-      .notNull()
-      .references(() => recipients.id, { onDelete: "cascade" }),
+    /**
+     * No foreign key (migration 0005): an attempt is only ever inserted from the RETURNING of
+     * the update of its own recipient row, and a trigger on recipients deletes a deleted
+     * recipient's attempts, as ON DELETE CASCADE did. The key check cost ~23 µs a row.
+     */
+    recipientId: text("recipient_id").notNull(),
     messageId: text("message_id").notNull(),
     accountId: text("account_id").notNull(),
     startedAt: tstz("started_at").notNull(),
@@ -319,9 +322,8 @@ export const webhookAttempts = pgTable(
   "webhook_attempts",
   {
     id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
-    deliverySeq: bigint("delivery_seq", { mode: "number" })
-      .notNull()
-      .references(() => webhookDeliveries.seq, { onDelete: "cascade" }),
+    /** No foreign key, as attempts.recipient_id (migration 0005): inserted from the update of its delivery. */
+    deliverySeq: bigint("delivery_seq", { mode: "number" }).notNull(),
     startedAt: tstz("started_at").notNull(),
     durationMs: integer("duration_ms").notNull(),
     statusCode: integer("status_code"),
