@@ -308,8 +308,10 @@ export const webhookDeliveries = pgTable(
     updatedAt: tstz("updated_at").notNull().defaultNow(),
     deliveredAt: tstz("delivered_at"),
   },
+  // No unique index on (webhook_id, event_id) (migration 0006): the fan-out trigger runs once
+  // per inserted event and events.id is unique, so the pair cannot repeat; the index cost every
+  // fan-out and every completion (a non-HOT update) an entry and a uniqueness check.
   (t) => [
-    uniqueIndex("webhook_deliveries_event_idx").on(t.webhookId, t.eventId),
     index("webhook_deliveries_due_idx")
       .on(t.nextAttemptAt)
       .where(sql`status = 'pending'`),
@@ -321,7 +323,7 @@ export const webhookDeliveries = pgTable(
 export const webhookAttempts = pgTable(
   "webhook_attempts",
   {
-    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    id: bigint("id", { mode: "number" }).generatedAlwaysAsIdentity(),
     /** No foreign key, as attempts.recipient_id (migration 0005): inserted from the update of its delivery. */
     deliverySeq: bigint("delivery_seq", { mode: "number" }).notNull(),
     startedAt: tstz("started_at").notNull(),
@@ -330,7 +332,9 @@ export const webhookAttempts = pgTable(
     response: text("response"),
     error: text("error"),
   },
-  (t) => [index("webhook_attempts_delivery_idx").on(t.deliverySeq, t.id)],
+  // The key leads with the delivery, so it is also the index the deliveries listing reads a
+  // delivery's tries by: one index entry per try (migration 0006), not a key plus an index.
+  (t) => [primaryKey({ columns: [t.deliverySeq, t.id] })],
 );
 
 /**
