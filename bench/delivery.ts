@@ -40,7 +40,8 @@
  * Env: DATABASE_URL, BENCH_MESSAGES (20000), BENCH_QUEUE_RSS (100000), BENCH_SKIP_RSS=1, BENCH_CAMPAIGN=1,
  * BENCH_DOMAIN_CONCURRENCY (10), BENCH_MAX_CONNECTIONS (100), BENCH_LOG_LEVEL (info),
  * BENCH_LOG_FILE=<path> (the worker's stdout log), BENCH_SKIP_BUILD=1,
- * BENCH_CPU_PROF=<dir> (the worker runs with --cpu-prof into <dir>).
+ * BENCH_CPU_PROF=<dir> (the worker runs with --cpu-prof into <dir>), BENCH_WORKER_NODE_ARGS (more node flags
+ * for the worker, e.g. "--trace-gc").
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -77,7 +78,10 @@ const TARGET_RSS = 300 * 1024 * 1024;
 const FROM = "Bench <bench@example.com>";
 const DAY_MS = 86_400_000;
 
-const cpuProf = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
+const cpuProf = [
+  ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : []),
+  ...(process.env.BENCH_WORKER_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+];
 const tsx = ["--import", "tsx"];
 
 const undo = cleanups();

@@ -70,7 +70,10 @@ export interface ScratchDb {
   drop(): Promise<void>;
 }
 
-/** Creates `bench_<hex>` on the server of `baseUrl`; `drop()` removes it (forcing out any session). */
+/**
+ * Creates `bench_<hex>` on the server of `baseUrl`; `drop()` removes it (forcing out any session),
+ * unless BENCH_KEEP_DB=1 (to inspect the data afterwards, e.g. EXPLAIN a statement on it).
+ */
 export async function createScratchDb(baseUrl: string): Promise<ScratchDb> {
   const name = `bench_${randomBytes(6).toString("hex")}`;
   await withAdmin(baseUrl, (sql) => sql`create database ${sql(name)}`);
@@ -81,7 +84,7 @@ export async function createScratchDb(baseUrl: string): Promise<ScratchDb> {
     name,
     url: u.toString(),
     drop: async () => {
-      if (dropped) return;
+      if (dropped || process.env.BENCH_KEEP_DB === "1") return;
       dropped = true;
       await withAdmin(baseUrl, (sql) => sql`drop database if exists ${sql(name)} with (force)`);
     },
