@@ -67,25 +67,32 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
 }
 
 async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
-  const connect = (max: number, settings: PlannerSettings = {}) =>
-    // force_custom_plan: `rows` keeps its statements prepared (below), and each execution is
-    // still planned for its own parameter values, as an unnamed statement would be: a generic
-    // plan chosen after five runs must never decide how a claim walks the queue.
-    postgres(url, { max, onnotice: () => {}, connection: { plan_cache_mode: "force_custom_plan", ...settings } });
-  const client = connect(opts.poolSize ?? 10);
+  const poolSize = opts.poolSize ?? 10;
+  // The query builder's client: its named statements (messages/insert.ts, keys/keys.ts) may go
+  // generic after five runs, as PostgreSQL decides: that saves the API a plan per request.
+  const client = postgres(url, { max: poolSize, onnotice: () => {} });
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  // `rows` keeps its statements prepared too (below), on connections of its own where each
+  // execution is still planned for its own parameter values (force_custom_plan), as an unnamed
+  // statement would be: a generic plan chosen after five runs must never decide how a claim or
+  // an outcome batch walks the queue.
+  const connect = (max: number, settings: PlannerSettings = {}) => {
+    const pool = postgres(url, { max, onnotice: () => {}, connection: { plan_cache_mode: "force_custom_plan", ...settings } });
+    drizzlePostgres(pool); // the same result parsers as the query builder's client (timestamps as text)
+    return pool;
+  };
+  const raw = connect(poolSize);
   const dialect = new PgDialect();
   // Statements under planner settings run on small pools of their own whose connections were
   // opened with those settings: no transaction and no SET round trips around each of them.
   const tuned = new Map<string, postgres.Sql>();
   const clientFor = (settings?: PlannerSettings): postgres.Sql => {
     const entries = Object.entries(settings ?? {}).sort(([a], [b]) => a.localeCompare(b));
-    if (entries.length === 0) return client;
+    if (entries.length === 0) return raw;
     const key = JSON.stringify(entries);
     let pool = tuned.get(key);
     if (!pool) {
       pool = connect(2, Object.fromEntries(entries));
-      drizzlePostgres(pool); // the same result parsers as the main client (timestamps as text)
       tuned.set(key, pool);
     }
     return pool;
@@ -129,7 +136,7 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
       await client.notify(channel, payload);
     },
     close: async () => {
-      await Promise.all([client, ...tuned.values()].map((c) => c.end({ timeout: 5 })));
+      await Promise.all([client, raw, ...tuned.values()].map((c) => c.end({ timeout: 5 })));
     },
   };
 }
