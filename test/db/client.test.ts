@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "drizzle-orm";
 import type { Store } from "../../src/db/client.js";
-import { testStore } from "../helpers/store.js";
+import { testStore, usingPostgres } from "../helpers/store.js";
 
 describe("store.rows with planner settings", () => {
   let store: Store;
@@ -25,5 +25,18 @@ describe("store.rows with planner settings", () => {
     await expect(store.rows(sql`select 1 / 0`, { enable_seqscan: "off" })).rejects.toThrow();
     const after = await Promise.all(Array.from({ length: 12 }, () => store.rows(current)));
     expect(after.every((r) => r[0]!.seq === "on")).toBe(true);
+  });
+
+  it.runIf(usingPostgres())("plans every raw statement for its own values, and leaves the query builder's statements to PostgreSQL", async () => {
+    const mode = sql`select current_setting('plan_cache_mode') as mode`;
+    // Run more than five times: a prepared statement may go generic after its fifth execution.
+    for (let i = 0; i < 7; i++) expect(await store.rows(mode)).toEqual([{ mode: "force_custom_plan" }]);
+    expect(await store.rows(mode, { enable_seqscan: "off" })).toEqual([{ mode: "force_custom_plan" }]);
+    expect(await store.db.execute(mode)).toMatchObject([{ mode: "auto" }]);
+  });
+
+  it("returns the same rows when a prepared statement runs again with other values", async () => {
+    const q = (n: number) => sql`select ${n}::int + 1 as next, ${String(n)}::text as label`;
+    for (let i = 0; i < 8; i++) expect(await store.rows(q(i))).toEqual([{ next: i + 1, label: String(i) }]);
   });
 });
