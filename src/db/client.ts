@@ -22,7 +22,10 @@ export interface StoreOptions {
   url?: string;
   /** PGlite data directory; absent with no url → in-memory (tests). */
   dataDir?: string;
-  /** postgres.js pool size. */
+  /**
+   * postgres.js pool size of the query builder (default 10). `rows` has a pool of half that
+   * size (at least 2) and each set of planner settings one of 2, all opened on demand.
+   */
   poolSize?: number;
 }
 
@@ -81,7 +84,7 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
     drizzlePostgres(pool); // the same result parsers as the query builder's client (timestamps as text)
     return pool;
   };
-  const raw = connect(poolSize);
+  const raw = connect(Math.max(2, Math.ceil(poolSize / 2)));
   const dialect = new PgDialect();
   // Statements under planner settings run on small pools of their own whose connections were
   // opened with those settings: no transaction and no SET round trips around each of them.
