@@ -27,7 +27,8 @@ export interface TestApp {
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const store = await testStore();
   // Most tests send from example.com without registering it; the domain rule has its own tests.
-  const config = loadConfig({ LOG_LEVEL: "silent", MAX_MESSAGE_BYTES: "20MB", REQUIRE_VERIFIED_DOMAIN: "false", DATA_DIR: scratchDir(), ...env });
+  const dataDir = scratchDir();
+  const config = loadConfig({ LOG_LEVEL: "silent", MAX_MESSAGE_BYTES: "20MB", REQUIRE_VERIFIED_DOMAIN: "false", DATA_DIR: dataDir, ...env });
   const adminKey = generateKey();
   await ensureAdminKey(store, adminKey);
   const app = buildApp({ store, config, logger: createLogger("silent") });
@@ -58,6 +59,9 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
       if (res.status !== 201) throw new Error(`account creation failed: ${res.status} ${JSON.stringify(res.body)}`);
       return { id: res.body.id, key: res.body.api_key.key };
     },
-    close: () => store.close(),
+    close: async () => {
+      await store.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
