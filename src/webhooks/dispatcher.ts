@@ -206,22 +206,33 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
     }
   };
 
-  /** Claims what there is room for; `limited`: the claim was full, so more may be due. */
-  const claim = async (): Promise<{ count: number; limited: boolean }> => {
+  /**
+   * Claims what there is room for; `limited`: the claim was full, so more may be due. `all`:
+   * for any endpoint (there is news); otherwise a refill of the endpoints held that have room,
+   * no more rows than that room — a claim locks every row it looks at, kept or not, and a
+   * refill of one endpoint used to lock a full prefetch to keep half of it.
+   */
+  const claim = async (all: boolean): Promise<{ count: number; limited: boolean }> => {
     heldBack = active + PREFETCH_ROUNDS * o.concurrency > maxHeld;
     if (active >= maxHeld) return { count: 0, limited: false };
     const rooms = new Map<string, number>();
+    let roomHeld = 0;
     for (const [webhookId, l] of load) {
       const n = l.inFlight + l.queue.length;
-      rooms.set(webhookId, n > REFILL_ROUNDS * o.concurrency ? 0 : PREFETCH_ROUNDS * o.concurrency - n);
+      const room = n > REFILL_ROUNDS * o.concurrency ? 0 : PREFETCH_ROUNDS * o.concurrency - n;
+      rooms.set(webhookId, room);
+      roomHeld += room;
     }
     // Each row the claim looks at is locked, wanted or not: look at no more than it may keep.
-    const limit = Math.min(PREFETCH_ROUNDS * o.concurrency, maxHeld - active);
+    let limit = Math.min(PREFETCH_ROUNDS * o.concurrency, maxHeld - active);
+    if (!all) limit = Math.min(limit, roomHeld);
+    if (limit <= 0) return { count: 0, limited: false };
     const claimed = await claimDeliveries(o.store, {
       dispatcherId: id,
       limit,
       perEndpoint: PREFETCH_ROUNDS * o.concurrency,
       rooms,
+      only: all ? undefined : [...rooms].filter(([, n]) => n > 0).map(([webhookId]) => webhookId),
       leaseMs,
       now: now(),
     });
@@ -234,7 +245,8 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
       l.queue.push(d);
     }
     for (const webhookId of new Set(claimed.map((d) => d.webhookId))) startReady(webhookId);
-    return { count: claimed.length, limited: claimed.length >= limit };
+    // A full refill says nothing of other endpoints: only a full claim for all of them is news.
+    return { count: claimed.length, limited: all && claimed.length >= limit };
   };
 
   const loop = async () => {
@@ -244,7 +256,7 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
         const fresh = news;
         news = false;
         const claimedAt = performance.now();
-        const { count, limited } = fresh || roomForKnown() ? await claim() : { count: -1, limited: false };
+        const { count, limited } = fresh ? await claim(true) : roomForKnown() ? await claim(false) : { count: -1, limited: false };
         if (limited) {
           news = true; // a full claim: more may be due, for any endpoint
           continue;

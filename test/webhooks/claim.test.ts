@@ -28,4 +28,21 @@ describe("claiming webhook deliveries", () => {
     expect(d!.body).toBe(eventBody({ type: "email.delivered", createdAt: new Date("2026-01-02T03:04:05.678Z"), dataJson: row!.data }));
     expect(JSON.parse(d!.body)).toEqual({ type: "email.delivered", created_at: "2026-01-02T03:04:05.678Z", data });
   });
+
+  it("a refill limited to some endpoints leaves the others' due rows unleased", async () => {
+    const a = await h.webhook("http://127.0.0.1:9/a");
+    const b = await h.webhook("http://127.0.0.1:9/b", ["email.delivered"]);
+    // Each event fans out to both endpoints.
+    for (let i = 0; i < 3; i++) await h.emit("email.delivered");
+
+    const got = await claimDeliveries(h.store, { dispatcherId: "d_test", limit: 10, perEndpoint: 10, rooms: new Map([[a.id, 2]]), only: [a.id], leaseMs: 60_000, now: new Date() });
+    expect(got.map((d) => d.webhookId)).toEqual([a.id, a.id]);
+    const leased = (rows: { lockedBy: string | null }[]) => rows.filter((r) => r.lockedBy === "d_test").length;
+    expect(leased(await h.deliveries(a.id))).toBe(2);
+    expect(leased(await h.deliveries(b.id))).toBe(0);
+
+    // Without `only`, the same claim takes b's rows too.
+    const rest = await claim();
+    expect(rest.filter((d) => d.webhookId === b.id)).toHaveLength(3);
+  });
 });

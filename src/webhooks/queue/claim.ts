@@ -34,6 +34,11 @@ export interface ClaimOptions {
   perEndpoint: number;
   /** Endpoints with less room than `perEndpoint` (0: skipped). */
   rooms: Map<string, number>;
+  /**
+   * Only these endpoints (a refill of the ones the caller holds): the scan passes over other
+   * endpoints' rows rather than locking rows the caller would not keep.
+   */
+  only?: readonly string[];
   leaseMs: number;
   now: Date;
 }
@@ -67,7 +72,7 @@ export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<Cl
       select seq, webhook_id, next_attempt_at from webhook_deliveries
       where status = 'pending' and next_attempt_at <= ${now}::timestamptz
         and (locked_until is null or locked_until < ${now}::timestamptz)
-        and not (webhook_id = any(${pgArray(skip)}::text[]))
+        and not (webhook_id = any(${pgArray(skip)}::text[]))${o.only ? sql` and webhook_id = any(${pgArray(o.only)}::text[])` : sql``}
       order by next_attempt_at
       limit ${o.limit}
       for update skip locked
