@@ -48,8 +48,12 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** Planner settings for one statement, e.g. `{ enable_bitmapscan: "off" }`. */
-export type PlannerSettings = Readonly<Record<`enable_${string}`, "on" | "off">>;
+/**
+ * Planner settings for one statement, e.g. `{ enable_bitmapscan: "off" }`. On PostgreSQL
+ * `plan_cache_mode: "force_generic_plan"` plans a prepared statement once per connection: only
+ * for a statement whose plan cannot depend on its values (PGlite ignores it: nothing is prepared).
+ */
+export type PlannerSettings = Readonly<Partial<Record<`enable_${string}`, "on" | "off">> & { plan_cache_mode?: "force_generic_plan" }>;
 
 /** PGlite's `rows`: `run` executes one query on the database or a transaction. */
 function rowsWith<T>(db: Db, run: (on: Db | Tx, query: SQL) => Promise<T[]>) {
@@ -57,8 +61,10 @@ function rowsWith<T>(db: Db, run: (on: Db | Tx, query: SQL) => Promise<T[]>) {
     settings
       ? db.transaction(async (tx) => {
           // All of them in one statement: one round trip, however many there are.
-          const sets = Object.entries(settings).map(([name, value]) => sql`set_config(${name}, ${value}, true)`);
-          await tx.execute(sql`select ${sql.join(sets, sql`, `)}`);
+          const sets = Object.entries(settings)
+            .filter(([name]) => name !== "plan_cache_mode")
+            .map(([name, value]) => sql`set_config(${name}, ${value}, true)`);
+          if (sets.length) await tx.execute(sql`select ${sql.join(sets, sql`, `)}`);
           return run(tx, query);
         })
       : run(db, query);
@@ -95,7 +101,7 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
     const key = JSON.stringify(entries);
     let pool = tuned.get(key);
     if (!pool) {
-      pool = connect(2, Object.fromEntries(entries));
+      pool = connect(2, Object.fromEntries(entries) as PlannerSettings);
       tuned.set(key, pool);
     }
     return pool;

@@ -35,6 +35,17 @@ describe("store.rows with planner settings", () => {
     expect(await store.db.execute(mode)).toMatchObject([{ mode: "auto" }]);
   });
 
+  it.runIf(usingPostgres())("plans a statement given force_generic_plan once per connection, and it still answers for each value", async () => {
+    const q = (n: number) => sql`select current_setting('plan_cache_mode') as mode, ${n}::int * 2 as twice`;
+    for (let i = 0; i < 8; i++) expect(await store.rows(q(i), { plan_cache_mode: "force_generic_plan" })).toEqual([{ mode: "force_generic_plan", twice: i * 2 }]);
+    // Other statements keep theirs.
+    expect(await store.rows(sql`select current_setting('plan_cache_mode') as mode`)).toEqual([{ mode: "force_custom_plan" }]);
+  });
+
+  it("accepts plan_cache_mode on its own (PGlite: nothing to set)", async () => {
+    expect(await store.rows(sql`select 1 as one`, { plan_cache_mode: "force_generic_plan" })).toEqual([{ one: 1 }]);
+  });
+
   it("returns the same rows when a prepared statement runs again with other values", async () => {
     const q = (n: number) => sql`select ${n}::int + 1 as next, ${String(n)}::text as label`;
     for (let i = 0; i < 8; i++) expect(await store.rows(q(i))).toEqual([{ next: i + 1, label: String(i) }]);

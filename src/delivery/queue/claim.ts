@@ -26,6 +26,18 @@ export type ClaimedRecipient = {
   queued_at: Date;
 };
 
+/**
+ * The LIMIT of a claim of up to `n` rows, written into the statement's text: one of a few
+ * sizes (each step ~7/8 of the one above, so a claim takes at least 7/8 of what it could), so a
+ * connection prepares a handful of texts and each generic plan is made for its exact LIMIT.
+ */
+export function claimSize(n: number): number {
+  const want = Math.max(1, Math.min(500, Math.floor(n)));
+  let size = 500;
+  while (size > want) size = Math.floor((size * 7) / 8);
+  return size;
+}
+
 export async function claimDue(
   store: Store,
   opts: { workerId: string; limit: number; leaseMs: number; skipDomains: string[]; now: Date },
@@ -42,7 +54,7 @@ export async function claimDue(
         -- rows of one group at once would split it over two SMTP transactions.
         and pg_try_advisory_xact_lock(7362112, hashtext(message_id || ' ' || domain))
       order by next_attempt_at
-      limit ${opts.limit}
+      limit ${sql.raw(String(claimSize(opts.limit)))}
       for update skip locked
     ), grp as materialized (
       select distinct message_id, domain from picked
@@ -93,7 +105,11 @@ export async function claimDue(
     // planner took a bitmap scan instead: every due row fetched, every one of them locked
     // (pg_try_advisory_xact_lock, held to the end of the transaction, so other workers skipped
     // them all), then sorted — 6 000 locks and 8 ms for a claim of 120 (auto_explain).
-    { enable_bitmapscan: "off", enable_seqscan: "off" },
+    // Planned once per connection (a generic plan): planning this statement for each claim cost
+    // ~1.6 ms of PostgreSQL CPU, ~17 µs a recipient. Nothing in the plan depends on the values:
+    // the LIMIT is a constant of the text (claimSize), the scans are fixed by the switches
+    // above, and the widening is a nested loop through recipients_message_idx at any size.
+    { enable_bitmapscan: "off", enable_seqscan: "off", plan_cache_mode: "force_generic_plan" },
   );
   if (rows.some((r) => r.status === "suppressed")) notifyCoalesced(store, WEBHOOK_CHANNEL);
   return rows.filter((r) => r.status === "sending").map(({ status: _s, ...r }) => ({ ...r, queued_at: new Date(r.queued_at) }));

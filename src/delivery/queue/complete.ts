@@ -88,7 +88,14 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
     ${REFRESH_MESSAGE_STATUS}
     -- Whether any account of the batch has a webhook endpoint (one uncorrelated look-up): only
     -- then can the events have fanned out, and only then are the dispatchers woken.
-    select id, (select exists (select 1 from webhooks w where w.account_id in (select account_id from upd))) as hooked from upd`);
+    select id, (select exists (select 1 from webhooks w where w.account_id in (select account_id from upd))) as hooked from upd`,
+    // Planned once per connection (until ANALYZE invalidates the plan): every input is an array
+    // parameter joined by key, so a generic plan (arrays taken for 10 rows) is the plan each
+    // batch got anyway, and planning this statement per batch cost PostgreSQL ~1 ms. Never a
+    // sequential scan: with the statistics of a young table (a plan made at the first batch
+    // on a fresh install), the summary update read every message (seen: 8 ms at 30 000).
+    { plan_cache_mode: "force_generic_plan", enable_seqscan: "off" },
+  );
   if (kept[0]?.hooked) notifyCoalesced(store, WEBHOOK_CHANNEL); // the events are committed
   const done = new Set(kept.map((r) => r.id));
   return tries.filter((t) => !done.has(t.recipientId)).map((t) => t.recipientId);
