@@ -11,6 +11,7 @@
 import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
 import type { Store } from "../../db/client.js";
+import { limitLiteral } from "../../db/limit.js";
 import { notifyCoalesced } from "../../db/notify.js";
 import { WEBHOOK_CHANNEL } from "../../lib/channels.js";
 import { REFRESH_MESSAGE_STATUS } from "../../messages/status.js";
@@ -25,18 +26,6 @@ export type ClaimedRecipient = {
   /** When the recipient first fell due (the later of acceptance and scheduled_at): MAX_QUEUE_LIFETIME counts from here. */
   queued_at: Date;
 };
-
-/**
- * The LIMIT of a claim of up to `n` rows, written into the statement's text: one of a few
- * sizes (each step ~7/8 of the one above, so a claim takes at least 7/8 of what it could), so a
- * connection prepares a handful of texts and each generic plan is made for its exact LIMIT.
- */
-export function claimSize(n: number): number {
-  const want = Math.max(1, Math.min(500, Math.floor(n)));
-  let size = 500;
-  while (size > want) size = Math.floor((size * 7) / 8);
-  return size;
-}
 
 export async function claimDue(
   store: Store,
@@ -54,7 +43,7 @@ export async function claimDue(
         -- rows of one group at once would split it over two SMTP transactions.
         and pg_try_advisory_xact_lock(7362112, hashtext(message_id || ' ' || domain))
       order by next_attempt_at
-      limit ${sql.raw(String(claimSize(opts.limit)))}
+      limit ${limitLiteral(opts.limit, 500)}
       for update skip locked
     ), grp as materialized (
       select distinct message_id, domain from picked
@@ -107,7 +96,7 @@ export async function claimDue(
     // them all), then sorted — 6 000 locks and 8 ms for a claim of 120 (auto_explain).
     // Planned once per connection (a generic plan): planning this statement for each claim cost
     // ~1.6 ms of PostgreSQL CPU, ~17 µs a recipient. Nothing in the plan depends on the values:
-    // the LIMIT is a constant of the text (claimSize), the scans are fixed by the switches
+    // the LIMIT is a constant of the text (db/limit.ts), the scans are fixed by the switches
     // above, and the widening is a nested loop through recipients_message_idx at any size.
     { enable_bitmapscan: "off", enable_seqscan: "off", plan_cache_mode: "force_generic_plan" },
   );

@@ -13,6 +13,10 @@
 import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
 import type { Store } from "../../db/client.js";
+import { limitLiteral } from "../../db/limit.js";
+
+/** The most rows one claim takes (the LIMIT is rounded down to one of a few sizes below it, db/limit.ts). */
+const MAX_CLAIM = 4096;
 
 export interface ClaimedDelivery {
   seq: number;
@@ -74,7 +78,7 @@ export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<Cl
         and (locked_until is null or locked_until < ${now}::timestamptz)
         and not (webhook_id = any(${pgArray(skip)}::text[]))${o.only ? sql` and webhook_id = any(${pgArray(o.only)}::text[])` : sql``}
       order by next_attempt_at
-      limit ${o.limit}
+      limit ${limitLiteral(o.limit, MAX_CLAIM)}
       for update skip locked
     ), ranked as (
       select due.seq, coalesce(room.n, ${o.perEndpoint}) as room,
@@ -87,7 +91,10 @@ export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<Cl
     from ranked r, events e, webhooks w
     where r.n <= r.room and d.seq = r.seq and e.id = d.event_id and w.id = d.webhook_id
     returning d.seq, d.webhook_id, d.event_id, d.attempts, floor(extract(epoch from e.created_at) * 1000)::float8 as event_ms, ${BODY} as body, w.url, w.secret_sealed`,
-    { enable_bitmapscan: "off" },
+    // Planned once per connection (a generic plan; ANALYZE invalidates it): the LIMIT is a
+    // constant of the text, the rooms are a few rows whatever their values, and no scan here may
+    // be sequential — a plan made on a young table would otherwise hash-join a scan of all events.
+    { enable_bitmapscan: "off", enable_seqscan: "off", plan_cache_mode: "force_generic_plan" },
   );
   return rows.map((r) => ({
     seq: Number(r.seq),
