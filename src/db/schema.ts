@@ -135,7 +135,7 @@ export const recipients = pgTable(
 export const attempts = pgTable(
   "attempts",
   {
-    id: text("id").primaryKey(),
+    id: text("id").notNull(),
     /**
      * No foreign key (migration 0005): an attempt is only ever inserted from the RETURNING of
      * the update of its own recipient row, and a trigger on recipients deletes a deleted
@@ -156,15 +156,20 @@ export const attempts = pgTable(
     /** delivered | defer | bounce | fail */
     outcome: text("outcome").notNull(),
   },
-  (t) => [index("attempts_recipient_idx").on(t.recipientId, t.startedAt), index("attempts_message_idx").on(t.messageId)],
+  // One index (migration 0007): the key leads with the message, the way the timeline reads a
+  // message's attempts and the delete trigger finds a deleted recipient's. It was a key on the id
+  // (never looked up), an index by recipient (never read) and one by message: three entries
+  // for each attempt an outcome batch inserts.
+  (t) => [primaryKey({ columns: [t.messageId, t.id] })],
 );
 
 export const events = pgTable(
   "events",
   {
-    /** Monotonic sequence: the outbox order for the webhook dispatcher. */
-    seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
-    id: text("id").notNull(),
+    /** Monotonic sequence: a message's timeline order. */
+    seq: bigint("seq", { mode: "number" }).notNull().generatedAlwaysAsIdentity(),
+    /** The key (migration 0007; was seq): the webhook claim finds each delivery's event by it. */
+    id: text("id").primaryKey(),
     accountId: text("account_id").notNull(),
     messageId: text("message_id").notNull(),
     recipientId: text("recipient_id"),
@@ -173,11 +178,9 @@ export const events = pgTable(
     data: jsonb("data").$type<Record<string, unknown>>().notNull(),
     createdAt: tstz("created_at").notNull().defaultNow(),
   },
-  (t) => [
-    uniqueIndex("events_id_idx").on(t.id),
-    index("events_message_idx").on(t.messageId, t.seq),
-    index("events_account_idx").on(t.accountId, t.seq),
-  ],
+  // Two indexes (migration 0007): every outcome inserts an event, and the key on seq (looked up
+  // by nothing) and the (account_id, seq) index (read by nothing) were two of its four entries.
+  (t) => [index("events_message_idx").on(t.messageId, t.seq)],
 );
 
 export const idempotencyKeys = pgTable(
