@@ -16,8 +16,11 @@ export interface DestinationHost {
 }
 
 export type Destinations =
-  /** In the order to try them; `skipped` are MX hosts left out because no address was found. */
-  | { kind: "hosts"; hosts: DestinationHost[]; skipped: { name: string; reason: string }[] }
+  /**
+   * In the order to try them; `skipped` are MX hosts left out because no address was found.
+   * `ttl`: the smallest TTL (seconds) of the MX and address records the hosts came from.
+   */
+  | { kind: "hosts"; hosts: DestinationHost[]; skipped: { name: string; reason: string }[]; ttl: number }
   /** RFC 7505: the domain accepts no mail; fail with 5.1.10, no delivery attempted. */
   | { kind: "null-mx"; reason: string }
   /** The domain does not exist: permanent. */
@@ -36,6 +39,8 @@ export interface DestinationOptions {
 
 interface HostAddresses {
   addresses: string[];
+  /** The smallest TTL of the look-ups that gave addresses (Infinity when none did). */
+  ttl: number;
   /** Why no address was found (empty when some were). */
   reasons: string[];
   /** A look-up failed temporarily, so "no addresses" may not be the final word. */
@@ -49,6 +54,7 @@ async function addressesOf(resolver: Resolver, host: string, random: () => numbe
   const failures = [six, four].flatMap((l) => (l.ok ? [] : [l]));
   return {
     addresses,
+    ttl: Math.min(six.ok ? six.ttl : Infinity, four.ok ? four.ttl : Infinity),
     reasons: addresses.length > 0 ? [] : failures.map((f) => f.reason),
     temporary: failures.some((f) => f.kind === "temporary"),
   };
@@ -67,7 +73,7 @@ export async function resolveDestinations(resolver: Resolver, domain: string, op
     // RFC 5321 §5.1: no MX records → the domain itself is the implicit MX, at preference 0.
     const own = await addressesOf(resolver, name, random);
     if (own.addresses.length > 0) {
-      return { kind: "hosts", hosts: [{ name, preference: 0, addresses: own.addresses, implicit: true }], skipped: [] };
+      return { kind: "hosts", hosts: [{ name, preference: 0, addresses: own.addresses, implicit: true }], skipped: [], ttl: own.ttl };
     }
     return { kind: "no-addresses", temporary: own.temporary, reason: `${name} has no MX records and no address: ${own.reasons.join("; ")}` };
   }
@@ -81,6 +87,7 @@ export async function resolveDestinations(resolver: Resolver, domain: string, op
   // resolved a batch at a time until enough have addresses.
   const ordered = orderMxHosts(mx.records, random);
   const hosts: DestinationHost[] = [];
+  let ttl = mx.ttl;
   const skipped: { name: string; reason: string; temporary: boolean }[] = [];
   for (let start = 0; start < ordered.length && hosts.length < maxHosts; start += maxHosts) {
     const batch = ordered.slice(start, start + maxHosts);
@@ -88,6 +95,7 @@ export async function resolveDestinations(resolver: Resolver, domain: string, op
     batch.forEach((record, i) => {
       const result = found[i]!;
       if (result.addresses.length > 0) {
+        ttl = Math.min(ttl, result.ttl);
         hosts.push({ name: record.exchange, preference: record.preference, addresses: result.addresses, implicit: false });
       } else {
         skipped.push({ name: record.exchange, reason: result.reasons.join("; "), temporary: result.temporary });
@@ -95,7 +103,7 @@ export async function resolveDestinations(resolver: Resolver, domain: string, op
     });
   }
   const report = skipped.map(({ name: host, reason }) => ({ name: host, reason }));
-  if (hosts.length > 0) return { kind: "hosts", hosts: hosts.slice(0, maxHosts), skipped: report };
+  if (hosts.length > 0) return { kind: "hosts", hosts: hosts.slice(0, maxHosts), skipped: report, ttl };
   return {
     kind: "no-addresses",
     temporary: skipped.some((s) => s.temporary),

@@ -37,6 +37,12 @@ const zone: Zone = {
   "hostless.test": { MX: [{ preference: 10, exchange: "noaddr.hostless.test" }], A: ["203.0.113.2"] },
   "noaddr.hostless.test": { TXT: ["nothing here"] },
 
+  "ttl.test": { MX: [{ preference: 10, exchange: "a.ttl.test", ttl: 120 }, { preference: 20, exchange: "b.ttl.test", ttl: 120 }] },
+  "a.ttl.test": { A: [{ address: "203.0.113.7", ttl: 30 }] },
+  "b.ttl.test": { AAAA: [{ address: "2001:db8::7", ttl: 90 }] },
+  "mxttl.test": { MX: [{ preference: 10, exchange: "a.mxttl.test", ttl: 15 }] },
+  "a.mxttl.test": { A: [{ address: "203.0.113.8", ttl: 600 }] },
+
   "partly.test": {
     MX: [
       { preference: 10, exchange: "broken.partly.test" },
@@ -140,6 +146,12 @@ describe("resolveDestinations against a real DNS server", () => {
     expect(hosts[0]).toEqual({ name: "e.pref.test", preference: 5, addresses: ["2001:db8::e"], implicit: false });
     const expected = orderMxHosts(zone["pref.test"]!.MX!, seeded(3)).map((r) => r.exchange);
     expect(hosts.map((h) => h.name)).toEqual(expected);
+  });
+
+  it("reports the smallest TTL of the MX and address records the hosts came from", async () => {
+    expect(await resolveDestinations(resolver(), "ttl.test")).toMatchObject({ kind: "hosts", ttl: 30 });
+    expect(await resolveDestinations(resolver(), "mxttl.test")).toMatchObject({ kind: "hosts", ttl: 15 });
+    expect(await resolveDestinations(resolver(), "implicit.test")).toMatchObject({ kind: "hosts", ttl: 300 });
   });
 
   it("uses the domain's own A and AAAA as an implicit MX at preference 0 when there are no MX records", async () => {

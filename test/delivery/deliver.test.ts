@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deliverJob, type DeliverDeps, type JobMessage } from "../../src/delivery/deliver.js";
+import { SessionPool } from "../../src/delivery/pool.js";
+import { createResolver } from "../../src/dns/resolver.js";
+import type { Resolver } from "../../src/dns/types.js";
+import type { SmtpSession } from "../../src/smtp/connection.js";
+import { encodeData } from "../../src/smtp/data.js";
+import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
+import { startMailServer, type MailServer } from "../helpers/mail-server.js";
+
+let dns: DnsServer;
+let mail: MailServer;
+beforeAll(async () => {
+  dns = await startDnsServer({
+    // One MX with one address: an order without a choice in it.
+    "one.test": { MX: [{ preference: 10, exchange: "mx.one.test" }] },
+    "mx.one.test": { A: ["127.0.0.1"] },
+    // Two MX hosts of equal preference: shuffled for every job (RFC 5321 §5.1).
+    "two.test": { MX: [{ preference: 10, exchange: "a.two.test" }, { preference: 10, exchange: "b.two.test" }] },
+    "a.two.test": { A: ["127.0.0.1"] },
+    "b.two.test": { A: ["127.0.0.1"] },
+    // An address with a TTL of 0: never remembered.
+    "zero.test": { MX: [{ preference: 10, exchange: "mx.zero.test" }] },
+    "mx.zero.test": { A: [{ address: "127.0.0.1", ttl: 0 }] },
+  });
+  mail = await startMailServer();
+});
+afterAll(async () => {
+  await mail?.close();
+  await dns?.close();
+});
+
+const encoded = encodeData(Buffer.from("From: a@example.com\r\nTo: u@one.test\r\nSubject: memo\r\n\r\nHello.\r\n"));
+if (!encoded.ok) throw new Error(encoded.reason);
+const message: JobMessage = { id: "msg_1", accountId: "acct_1", mailFrom: "a@example.com", data: encoded.message, smtputf8: false, messageIdHeader: "<1@example.com>", tags: {} };
+
+/** The real resolver, counting the MX look-ups the engine asks it for. */
+function counting(r: Resolver) {
+  const asked = { mx: 0 };
+  const resolver: Resolver = { mx: (n) => (asked.mx++, r.mx(n)), a: (n) => r.a(n), aaaa: (n) => r.aaaa(n), txt: (n) => r.txt(n) };
+  return { resolver, asked };
+}
+
+describe("deliverJob's memory of a domain's destinations", () => {
+  it("reuses an order without a choice for up to a second, then resolves again", async () => {
+    const { resolver, asked } = counting(createResolver({ servers: [dns.address] }));
+    let clock = 1_000_000;
+    const pool = new SessionPool<SmtpSession>({ idleMs: 1_000, maxUses: 100 });
+    const deps: DeliverDeps = { resolver, allowNetworks: ["127.0.0.0/8"], smtpPort: mail.port, heloName: "test.local", pool, now: () => clock };
+    const job = async () => (await deliverJob(deps, message, "one.test", [{ id: "r1", email: "u@one.test" }]))[0]!;
+    const before = mail.received.length;
+
+    expect((await job()).result.outcome).toBe("delivered");
+    clock += 500;
+    expect((await job()).result.outcome).toBe("delivered");
+    expect(asked.mx).toBe(1);
+    clock += 501;
+    expect((await job()).result.outcome).toBe("delivered");
+    expect(asked.mx).toBe(2);
+    expect(mail.received.length - before).toBe(3);
+    await pool.close();
+  });
+
+  it("resolves again for every job when equal preferences are shuffled, or when a TTL is 0", async () => {
+    const { resolver, asked } = counting(createResolver({ servers: [dns.address] }));
+    const pool = new SessionPool<SmtpSession>({ idleMs: 1_000, maxUses: 100 });
+    const deps: DeliverDeps = { resolver, allowNetworks: ["127.0.0.0/8"], smtpPort: mail.port, heloName: "test.local", pool, now: () => 5_000 };
+    for (const domain of ["two.test", "zero.test"]) {
+      const start = asked.mx;
+      for (let i = 0; i < 3; i++) expect((await deliverJob(deps, message, domain, [{ id: `r${i}`, email: `u@${domain}` }]))[0]!.result.outcome).toBe("delivered");
+      expect(asked.mx - start).toBe(3);
+    }
+    await pool.close();
+  });
+
+  it("keeps no memory between engines (each DeliverDeps has its own)", async () => {
+    const a = counting(createResolver({ servers: [dns.address] }));
+    const b = counting(createResolver({ servers: [dns.address] }));
+    const pools = [1, 2].map(() => new SessionPool<SmtpSession>({ idleMs: 1_000, maxUses: 100 }));
+    const base = { allowNetworks: ["127.0.0.0/8"], smtpPort: mail.port, heloName: "test.local", now: () => 9_000 };
+    await deliverJob({ ...base, resolver: a.resolver, pool: pools[0]! }, message, "one.test", [{ id: "r1", email: "u@one.test" }]);
+    await deliverJob({ ...base, resolver: b.resolver, pool: pools[1]! }, message, "one.test", [{ id: "r1", email: "u@one.test" }]);
+    expect([a.asked.mx, b.asked.mx]).toEqual([1, 1]);
+    await Promise.all(pools.map((p) => p.close()));
+  });
+});
