@@ -80,7 +80,8 @@ export interface Dispatcher {
   stop(graceMs?: number): Promise<void>;
 }
 
-type Job = ClaimedDelivery;
+/** A claimed delivery with its endpoint, looked up when it was claimed. */
+type Job = ClaimedDelivery & { endpoint: Endpoint };
 
 export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher> {
   const id = `d_${randomBytes(6).toString("hex")}`;
@@ -91,7 +92,7 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
   const leaseMs = o.leaseMs ?? 2 * o.timeoutMs + 30_000;
   const maxHeld = o.maxHeld ?? 2_000;
   const client = createWebhookClient({ ...o.http, timeoutMs: o.timeoutMs, maxSockets: o.concurrency });
-  const endpoints = endpointCache(o.secret);
+  const endpoints = endpointCache(o.secret, o.store);
   const load = new Map<string, { inFlight: number; queue: Job[] }>(); // per endpoint id
   const held = new Set<number>(); // claimed, not recorded yet
   let active = 0; // queued or in flight, all endpoints
@@ -194,7 +195,7 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
       const startedAt = now();
       let p: Promise<PostResult>;
       try {
-        p = post(job, endpoints.get(job), startedAt);
+        p = post(job, job.endpoint, startedAt);
       } catch (err) {
         p = Promise.resolve(failed(err));
       }
@@ -236,13 +237,23 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
       leaseMs,
       now: now(),
     });
+    let known: Map<string, Endpoint>;
+    try {
+      known = await endpoints.get(new Set(claimed.map((d) => d.webhookId)));
+    } catch (err) {
+      // Nothing was tried: the leases go back at once (not held until they expire).
+      await releaseDeliveries(o.store, id, claimed.filter((d) => !held.has(d.seq)).map((d) => d.seq), now()).catch(() => {});
+      throw err;
+    }
     for (const d of claimed) {
       if (held.has(d.seq)) continue; // our own lease expired and we claimed it again: one try is enough
       held.add(d.seq);
       active++;
       const l = load.get(d.webhookId) ?? { inFlight: 0, queue: [] };
       load.set(d.webhookId, l);
-      l.queue.push(d);
+      const job = d as Job; // the endpoint added in place: a spread per row costs more
+      job.endpoint = known.get(d.webhookId)!;
+      l.queue.push(job);
     }
     for (const webhookId of new Set(claimed.map((d) => d.webhookId))) startReady(webhookId);
     // A full refill says nothing of other endpoints: only a full claim for all of them is news.

@@ -3,7 +3,8 @@
  * time order, with FOR UPDATE SKIP LOCKED (several dispatchers never pick the same row); keep
  * at most `room` per endpoint (what the caller can start or queue under its per-endpoint cap)
  * and skip endpoints with no room at all, so one slow endpoint's backlog never fills a claim;
- * lease the rows to this dispatcher and return each with its event and endpoint.
+ * lease the rows to this dispatcher and return each with its event (the endpoint's URL and key
+ * the dispatcher loads once per endpoint, endpoints.ts).
  *
  * Run with bitmap scans off: the head of the queue must be read in due-index order and the
  * scan stop at `limit`. When the statistics predate a burst (a quiet table, then 20 000 events)
@@ -26,8 +27,6 @@ export interface ClaimedDelivery {
   eventAt: Date;
   /** The POST body, exactly as eventBody (events.ts) builds it, spliced together by PostgreSQL. */
   body: string;
-  url: string;
-  secretSealed: string;
 }
 
 export interface ClaimOptions {
@@ -54,8 +53,6 @@ type Row = {
   attempts: number;
   event_ms: number | string;
   body: string;
-  url: string;
-  secret_sealed: string;
 };
 
 /**
@@ -88,9 +85,9 @@ export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<Cl
     )
     update webhook_deliveries d
     set locked_by = ${o.dispatcherId}, locked_until = ${until}::timestamptz, updated_at = ${now}::timestamptz
-    from ranked r, events e, webhooks w
-    where r.n <= r.room and d.seq = r.seq and e.id = d.event_id and w.id = d.webhook_id
-    returning d.seq, d.webhook_id, d.event_id, d.attempts, floor(extract(epoch from e.created_at) * 1000)::float8 as event_ms, ${BODY} as body, w.url, w.secret_sealed`,
+    from ranked r, events e
+    where r.n <= r.room and d.seq = r.seq and e.id = d.event_id
+    returning d.seq, d.webhook_id, d.event_id, d.attempts, floor(extract(epoch from e.created_at) * 1000)::float8 as event_ms, ${BODY} as body`,
     // Planned once per connection (a generic plan; ANALYZE invalidates it): the LIMIT is a
     // constant of the text, the rooms are a few rows whatever their values, and no scan here may
     // be sequential — a plan made on a young table would otherwise hash-join a scan of all events.
@@ -103,7 +100,5 @@ export async function claimDeliveries(store: Store, o: ClaimOptions): Promise<Cl
     attempts: r.attempts,
     eventAt: new Date(Number(r.event_ms)),
     body: r.body,
-    url: r.url,
-    secretSealed: r.secret_sealed,
   }));
 }
