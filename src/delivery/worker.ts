@@ -58,6 +58,12 @@ export interface Worker {
   stop(graceMs?: number): Promise<void>;
 }
 
+/**
+ * A loaded message as the worker holds it: what a job sends, and when it first fell due (the
+ * later of acceptance and scheduled_at), from which MAX_QUEUE_LIFETIME counts.
+ */
+type HeldMessage = JobMessage & { queuedAt: Date };
+
 export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const id = `w_${randomBytes(6).toString("hex")}`;
   const now = o.now ?? (() => new Date());
@@ -114,7 +120,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   };
 
   /** `jitter` is drawn once per job so its deferred recipients come back together, in one transaction. */
-  const toFinished = (msg: JobMessage, r: RecipientResult, claimed: ClaimedRecipient, jitter: number): FinishedTry => {
+  const toFinished = (msg: HeldMessage, r: RecipientResult, claimed: ClaimedRecipient, jitter: number): FinishedTry => {
     const base = {
       recipientId: claimed.id,
       messageId: msg.id,
@@ -134,7 +140,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       case "fail":
         return { ...base, status: "failed", nextAttemptAt: null };
       case "defer": {
-        const decision = nextRetry(o.retry, claimed.attempts + (r.attempted ? 1 : 0), claimed.queued_at, now(), () => jitter);
+        const decision = nextRetry(o.retry, claimed.attempts + (r.attempted ? 1 : 0), msg.queuedAt, now(), () => jitter);
         if (decision.kind === "retry") return { ...base, status: "deferred", nextAttemptAt: decision.at };
         const reason = { ...r.result.reason, enhanced: "5.4.7", text: `queue lifetime exceeded; last error: ${r.result.reason.text}` };
         return { ...base, status: "failed", nextAttemptAt: null, reason };
@@ -142,7 +148,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     }
   };
 
-  const runJob = async (job: Job, msg: JobMessage | undefined) => {
+  const runJob = async (job: Job, msg: HeldMessage | undefined) => {
     perDomain.set(job.domain, (perDomain.get(job.domain) ?? 0) + 1);
     try {
       if (!msg) throw new Error(`message ${job.messageId} vanished`);
@@ -163,7 +169,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     }
   };
 
-  const messages = new Map<string, JobMessage>();
+  const messages = new Map<string, HeldMessage>();
   const refs = new Map<string, number>(); // jobs per message still to run
   let loadedBytes = 0;
   const bytesOf = new Map<string, number>(); // message id → bytes loaded
@@ -172,8 +178,19 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     if (missing.length === 0) return;
     // The bytes as base64 text: a third less to read than bytea's hex text form, and decoded
     // about 3× faster (bytea arrives as hex over postgres.js's text protocol).
-    const rows = await o.store.rows<{ id: string; account_id: string; mail_from: string; raw: string; smtputf8: boolean; message_id: string; tags: Record<string, string> | string }>(
-      sql`select id, account_id, mail_from, encode(raw, 'base64') as raw, smtputf8, message_id, tags from messages where id = any(${pgArray(missing)}::text[])`,
+    const rows = await o.store.rows<{
+      id: string;
+      account_id: string;
+      mail_from: string;
+      raw: string;
+      smtputf8: boolean;
+      message_id: string;
+      tags: Record<string, string> | string;
+      queued_ms: number | string;
+    }>(
+      sql`select id, account_id, mail_from, encode(raw, 'base64') as raw, smtputf8, message_id, tags,
+        floor(extract(epoch from greatest(created_at, coalesce(scheduled_at, created_at))) * 1000)::float8 as queued_ms
+        from messages where id = any(${pgArray(missing)}::text[])`,
     );
     for (const r of rows) {
       const raw = Buffer.from(r.raw, "base64");
@@ -188,6 +205,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         smtputf8: r.smtputf8,
         messageIdHeader: r.message_id,
         tags: typeof r.tags === "string" ? JSON.parse(r.tags) : r.tags,
+        queuedAt: new Date(Number(r.queued_ms)),
       });
     }
   };

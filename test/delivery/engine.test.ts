@@ -179,4 +179,26 @@ describe("the delivery engine", () => {
     await w.stop();
     await mx.close();
   });
+
+  it("fails a recipient once MAX_QUEUE_LIFETIME has passed since it fell due, a scheduled one counted from its time", async () => {
+    const mx = await startMailServer({ script: { rcpt: () => ({ code: 451, text: "4.7.1 try again later" }) } });
+    h.publish({ "forever.example": { MX: [{ preference: 10, exchange: "mx.forever.example" }] }, "mx.forever.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: mx.port, retry: { schedule: [100], lifetimeMs: 700 } });
+    const when = new Date(Date.now() + 1_000);
+    const now = await h.send({ to: "user@forever.example" });
+    const later = await h.send({ to: "other@forever.example", scheduled_at: when.toISOString() });
+
+    const [a] = await h.settle(now.id, ["failed"]);
+    expect(a).toMatchObject({ status: "failed", lastEnhanced: "5.4.7", lastCode: 451, lastText: "queue lifetime exceeded; last error: 4.7.1 try again later" });
+    expect(a!.attempts).toBeGreaterThanOrEqual(2);
+    // Counted from acceptance, the scheduled one would fail at its first try (1 000 ms > 700);
+    // counted from its time, it is deferred first and fails once its next try (~100 ms on)
+    // would fall more than 700 ms after that time.
+    const [b] = await h.settle(later.id, ["failed"]);
+    expect(b).toMatchObject({ status: "failed", lastEnhanced: "5.4.7" });
+    expect(b!.attempts).toBeGreaterThanOrEqual(2);
+    expect(b!.updatedAt.getTime()).toBeGreaterThanOrEqual(when.getTime() + 700 - 110 - 50);
+    await w.stop();
+    await mx.close();
+  });
 });

@@ -23,8 +23,6 @@ export type ClaimedRecipient = {
   email: string;
   domain: string;
   attempts: number;
-  /** When the recipient first fell due (the later of acceptance and scheduled_at): MAX_QUEUE_LIFETIME counts from here. */
-  queued_at: Date;
 };
 
 export async function claimDue(
@@ -34,7 +32,7 @@ export async function claimDue(
   const now = opts.now.toISOString();
   const until = new Date(opts.now.getTime() + opts.leaseMs).toISOString();
   const skip = pgArray(opts.skipDomains);
-  const rows = await store.rows<ClaimedRecipient & { queued_at: Date | string; status: string }>(sql`
+  const rows = await store.rows<ClaimedRecipient & { status: string }>(sql`
     with picked as (
       select message_id, domain from recipients
       where status in ('queued', 'deferred') and next_attempt_at <= ${now}::timestamptz
@@ -72,8 +70,9 @@ export async function claimDue(
           next_attempt_at = case when k.suppressed then null else r.next_attempt_at end,
           updated_at = ${now}::timestamptz
       from marked k where r.id = k.id
-      returning r.id, r.message_id, r.account_id, r.email, r.domain, r.attempts, r.status,
-        (select greatest(m.created_at, coalesce(m.scheduled_at, m.created_at)) from messages m where m.id = r.message_id) as queued_at
+      -- (When the message first fell due, for MAX_QUEUE_LIFETIME, comes with the message's load:
+      -- not a look-up of its row for every recipient here.)
+      returning r.id, r.message_id, r.account_id, r.email, r.domain, r.attempts, r.status
     ),
     -- The suppressed ones: their event (the webhook outbox) and their messages' summaries.
     upd as (select id, message_id, status from claimed where status = 'suppressed'),
@@ -101,7 +100,7 @@ export async function claimDue(
     { enable_bitmapscan: "off", enable_seqscan: "off", plan_cache_mode: "force_generic_plan" },
   );
   if (rows.some((r) => r.status === "suppressed")) notifyCoalesced(store, WEBHOOK_CHANNEL);
-  return rows.filter((r) => r.status === "sending").map(({ status: _s, ...r }) => ({ ...r, queued_at: new Date(r.queued_at) }));
+  return rows.filter((r) => r.status === "sending");
 }
 
 /** When the next recipient falls due (for the worker's sleep), or null when nothing waits. */
