@@ -208,32 +208,33 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
   };
 
   /**
-   * Claims what there is room for; `limited`: the claim was full, so more may be due. `all`:
-   * for any endpoint (there is news); otherwise a refill of the endpoints held that have room,
-   * no more rows than that room — a claim locks every row it looks at, kept or not, and a
-   * refill of one endpoint used to lock a full prefetch to keep half of it.
+   * Claims what there is room for; `limited`: the claim was full, so more may be due.
+   * - "new": for the endpoints this dispatcher holds nothing of (there is news, or a poll is
+   *   due). The ones it holds are skipped: their backlog comes first in due order and would fill
+   *   the claim's LIMIT before a newer endpoint's row is reached.
+   * - "refill": the endpoints held that have room, no more rows than that room (a claim locks
+   *   every row it looks at, kept or not).
    */
-  const claim = async (all: boolean): Promise<{ count: number; limited: boolean }> => {
+  const claim = async (mode: "new" | "refill"): Promise<{ count: number; limited: boolean }> => {
     heldBack = active + PREFETCH_ROUNDS * o.concurrency > maxHeld;
     if (active >= maxHeld) return { count: 0, limited: false };
     const rooms = new Map<string, number>();
     let roomHeld = 0;
     for (const [webhookId, l] of load) {
       const n = l.inFlight + l.queue.length;
-      const room = n > REFILL_ROUNDS * o.concurrency ? 0 : PREFETCH_ROUNDS * o.concurrency - n;
+      const room = mode === "new" || n > REFILL_ROUNDS * o.concurrency ? 0 : PREFETCH_ROUNDS * o.concurrency - n;
       rooms.set(webhookId, room);
       roomHeld += room;
     }
-    // Each row the claim looks at is locked, wanted or not: look at no more than it may keep.
     let limit = Math.min(PREFETCH_ROUNDS * o.concurrency, maxHeld - active);
-    if (!all) limit = Math.min(limit, roomHeld);
+    if (mode === "refill") limit = Math.min(limit, roomHeld);
     if (limit <= 0) return { count: 0, limited: false };
     const claimed = await claimDeliveries(o.store, {
       dispatcherId: id,
       limit,
       perEndpoint: PREFETCH_ROUNDS * o.concurrency,
       rooms,
-      only: all ? undefined : [...rooms].filter(([, n]) => n > 0).map(([webhookId]) => webhookId),
+      only: mode === "new" ? undefined : [...rooms].filter(([, n]) => n > 0).map(([webhookId]) => webhookId),
       leaseMs,
       now: now(),
     });
@@ -256,18 +257,26 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
       l.queue.push(job);
     }
     for (const webhookId of new Set(claimed.map((d) => d.webhookId))) startReady(webhookId);
-    // A full refill says nothing of other endpoints: only a full claim for all of them is news.
-    return { count: claimed.length, limited: all && claimed.length >= limit };
+    // A full refill says nothing of other endpoints: only a full claim for new ones is news.
+    return { count: claimed.length, limited: mode === "new" && claimed.length >= limit };
   };
 
+  let lastFullClaim = performance.now();
   const loop = async () => {
     while (!stopping) {
       try {
         woken = false;
-        const fresh = news;
-        news = false;
         const claimedAt = performance.now();
-        const { count, limited } = fresh ? await claim(true) : roomForKnown() ? await claim(false) : { count: -1, limited: false };
+        // A claim for every endpoint at least once per poll interval, even while refills keep
+        // waking the loop before its poll timer fires: the poll is the fallback for work no
+        // NOTIFY announced (a retry another dispatcher scheduled, say).
+        const fresh = news || claimedAt - lastFullClaim >= pollMs;
+        news = false;
+        if (fresh) lastFullClaim = claimedAt;
+        const found = fresh ? await claim("new") : { count: -1, limited: false };
+        const refilled = roomForKnown() ? await claim("refill") : { count: -1, limited: false };
+        const count = Math.max(found.count, refilled.count);
+        const limited = found.limited;
         if (limited) {
           news = true; // a full claim: more may be due, for any endpoint
           continue;

@@ -19,6 +19,8 @@ export interface ReceiverAnswer {
   body?: string | Buffer;
   /** Never answer (the connection stays open until close()). */
   hang?: boolean;
+  /** Answer only after this many ms (a slow endpoint). */
+  delayMs?: number;
 }
 
 export interface Receiver {
@@ -44,8 +46,12 @@ export async function startReceiver(fn: (req: ReceivedHook, n: number) => Receiv
       received.push(hook);
       const a = respond(hook, received.length);
       if (a.hang) return;
-      res.writeHead(a.status, a.headers ?? {});
-      res.end(a.body ?? "");
+      const send = () => {
+        res.writeHead(a.status, a.headers ?? {});
+        res.end(a.body ?? "");
+      };
+      if (a.delayMs) setTimeout(send, a.delayMs);
+      else send();
     });
   });
   server.on("connection", (s: net.Socket) => {

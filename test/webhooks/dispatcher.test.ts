@@ -171,4 +171,26 @@ describe("the webhook dispatcher", () => {
     expect(got).toHaveLength(300);
     expect(new Set(got)).toEqual(new Set(ids));
   });
+
+  it("still claims for other endpoints, at least once per poll, while refills of a busy one keep it awake", async () => {
+    // A: a slow endpoint with a backlog, refilled again and again. B: one event whose delivery
+    // no NOTIFY announces (events inserted here never notify): only a claim for every endpoint
+    // finds it, and the loop's poll timer never fires while refills keep waking it.
+    const slow = await receiver(() => ({ status: 200, delayMs: 20 }));
+    const other = await receiver(() => ({ status: 200 }));
+    const a = await h.webhook(`${slow.base}/a`, ["email.delivered"]);
+    const b = await h.webhook(`${other.base}/b`, ["email.bounced"]);
+    for (let i = 0; i < 400; i++) await h.emit("email.delivered");
+    // 2 at a time, ~20 ms each: ~4 s of backlog, and a refill (at 64 left) every ~0.65 s, more
+    // often than the 1 s poll.
+    await h.dispatcher({ concurrency: 2, pollMs: 1_000 });
+    await until(() => slow.received.length >= 20, "the slow endpoint's first tries");
+    const t0 = Date.now();
+    await h.emit("email.bounced");
+    await until(() => other.received.length === 1, "the other endpoint's event", 3_000);
+    expect(Date.now() - t0).toBeLessThan(2_500);
+    expect(slow.received.length).toBeLessThan(400); // the busy endpoint was still being refilled
+    expect((await settled(b.id, 1))[0]!.status).toBe("succeeded");
+    void a;
+  });
 });
