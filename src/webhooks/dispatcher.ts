@@ -267,9 +267,10 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
       try {
         woken = false;
         const claimedAt = performance.now();
-        // A claim for every endpoint at least once per poll interval, even while refills keep
-        // waking the loop before its poll timer fires: the poll is the fallback for work no
-        // NOTIFY announced (a retry another dispatcher scheduled, say).
+        // A claim for new endpoints on news, and at least once per poll interval even while
+        // refills keep waking the loop before its poll timer fires: the poll is the fallback for
+        // work no NOTIFY announced (a retry another dispatcher scheduled, say). Then a refill of
+        // the endpoints held, in the same turn.
         const fresh = news || claimedAt - lastFullClaim >= pollMs;
         news = false;
         if (fresh) lastFullClaim = claimedAt;
