@@ -238,9 +238,10 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
       leaseMs,
       now: now(),
     });
+    const claimedFor = new Set(claimed.map((d) => d.webhookId));
     let known: Map<string, Endpoint>;
     try {
-      known = await endpoints.get(new Set(claimed.map((d) => d.webhookId)));
+      known = await endpoints.get(claimedFor);
     } catch (err) {
       // Nothing was tried: the leases go back at once (not held until they expire).
       await releaseDeliveries(o.store, id, claimed.filter((d) => !held.has(d.seq)).map((d) => d.seq), now()).catch(() => {});
@@ -256,7 +257,7 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
       job.endpoint = known.get(d.webhookId)!;
       l.queue.push(job);
     }
-    for (const webhookId of new Set(claimed.map((d) => d.webhookId))) startReady(webhookId);
+    for (const webhookId of claimedFor) startReady(webhookId);
     // A full refill says nothing of other endpoints: only a full claim for new ones is news.
     return { count: claimed.length, limited: mode === "new" && claimed.length >= limit };
   };

@@ -39,17 +39,17 @@ export function endpointCache(secret: ServiceSecret, store: Store) {
      */
     async get(ids: Iterable<string>): Promise<Map<string, Endpoint>> {
       const out = new Map<string, Endpoint>();
-      const missing: string[] = [];
+      const missing = new Set<string>();
       for (const id of ids) {
         const hit = cache.get(id);
         if (hit) out.set(id, hit);
-        else if (!out.has(id)) missing.push(id);
+        else missing.add(id);
       }
-      if (missing.length === 0) return out;
+      if (missing.size === 0) return out;
       const rows = await store.rows<{ id: string; url: string; secret_sealed: string }>(
-        sql`select id, url, secret_sealed from webhooks where id = any(${pgArray(missing)}::text[])`,
+        sql`select id, url, secret_sealed from webhooks where id = any(${pgArray([...missing])}::text[])`,
       );
-      if (cache.size + missing.length > MAX_CACHED) cache.clear();
+      if (cache.size + missing.size > MAX_CACHED) cache.clear();
       for (const r of rows) cache.set(r.id, build(r.id, r.url, r.secret_sealed));
       for (const id of missing) out.set(id, cache.get(id) ?? { ok: false, reason: "the endpoint was deleted" });
       return out;
