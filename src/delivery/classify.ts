@@ -27,6 +27,19 @@ export function classifyReply(code: number, enhanced: string | null, text: strin
   return { outcome: "bounce", reason };
 }
 
+/**
+ * A reply to RCPT TO. RFC 5321 §4.5.3.1.10: RFC 821 listed "too many recipients" as 552, the
+ * right code is 452, and a client SHOULD treat a 552 to RCPT as temporary (Postfix does the
+ * same); anything else as `classifyReply`.
+ */
+export function classifyRcptReply(code: number, enhanced: string | null, text: string): Classified {
+  if (code === 552) return { outcome: "defer", reason: { code, enhanced, text } };
+  return classifyReply(code, enhanced, text);
+}
+
+/** A RCPT refusal that may only mean "no more recipients in this transaction" (452, or 552 per RFC 821). */
+export const isTooManyRecipients = (code: number): boolean => code === 452 || code === 552;
+
 export const defer = (text: string, enhanced: string | null = "4.4.1"): Classified => ({
   outcome: "defer",
   reason: { code: null, enhanced, text },

@@ -9,7 +9,7 @@ import { checkDestination } from "../dns/guard.js";
 import type { Resolver } from "../dns/types.js";
 import { openSession, type SmtpSession, type SmtpTimeouts } from "../smtp/connection.js";
 import type { EncodedMessage } from "../smtp/data.js";
-import { bounceKind, classifyReply, defer, fail, type Classified } from "./classify.js";
+import { bounceKind, classifyRcptReply, classifyReply, defer, fail, isTooManyRecipients, type Classified } from "./classify.js";
 import { applyPolicy, type MtaStsFetcher } from "./mta-sts.js";
 import type { SessionPool } from "./pool.js";
 
@@ -64,6 +64,9 @@ export interface RecipientResult {
   startedAt: Date;
   durationMs: number;
 }
+
+/** Transactions at most per job and connection when a server limits its recipients (100 recipients a job at most). */
+const MAX_RCPT_ROUNDS = 100;
 
 interface Candidate {
   mx: string;
@@ -165,12 +168,45 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
       last = defer(`${c.mx} [${c.ip}]: ${tx.error.message}`, reply?.enhanced ?? "4.4.2");
       continue; // connection trouble or 4xx before any recipient was settled: next host
     }
-    for (const r of tx.rcpts) {
-      const rcpt = rcpts.find((x) => x.email === r.to);
-      if (!rcpt) continue;
-      if (!r.accepted && r.reply.synthetic) settle(rcpt, { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } }, true);
-      else if (!r.accepted) settle(rcpt, classifyReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
-      else if (tx.data) settle(rcpt, classifyReply(tx.data.code, tx.data.enhanced, tx.data.text), true);
+    // A server with a recipient limit answers 452 (or 552, RFC 5321 §4.5.3.1.10) to the RCPTs
+    // past it. When the transaction still delivered to others, the rest go at once in the next
+    // transaction on this connection (§4.5.3.1.8: "prepared to transmit in chunks"), as Postfix
+    // does, instead of waiting for a retry; a round that delivers to nobody ends it (deferred).
+    let batch = rcpts;
+    for (let round = 1; ; round++) {
+      const again: JobRecipient[] = [];
+      let delivered = 0;
+      for (const r of tx.rcpts) {
+        const rcpt = batch.find((x) => x.email === r.to);
+        if (!rcpt) continue;
+        if (!r.accepted && r.reply.synthetic) settle(rcpt, { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } }, true);
+        else if (!r.accepted && isTooManyRecipients(r.reply.code)) again.push(rcpt);
+        else if (!r.accepted) settle(rcpt, classifyReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
+        else if (tx.data) {
+          const outcome = classifyReply(tx.data.code, tx.data.enhanced, tx.data.text);
+          if (outcome.outcome === "delivered") delivered++;
+          settle(rcpt, outcome, true);
+        }
+      }
+      if (again.length === 0) break;
+      if (delivered === 0 || round >= MAX_RCPT_ROUNDS || !session.usable) {
+        for (const rcpt of again) {
+          const r = tx.rcpts.find((x) => x.to === rcpt.email)!;
+          settle(rcpt, classifyRcptReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
+        }
+        break;
+      }
+      batch = again;
+      const next = await session.send({ ...transaction, to: batch.map((r) => r.email) });
+      if (!next.ok) {
+        // Only this round's recipients are left, the others are settled: no other host for them now.
+        session.close();
+        const reply = next.error.reply;
+        const outcome = reply && reply.code >= 500 && !reply.synthetic ? classifyReply(reply.code, reply.enhanced, reply.text) : defer(`${c.mx} [${c.ip}]: ${next.error.message}`, reply?.enhanced ?? "4.4.2");
+        for (const rcpt of batch) if (!results.has(rcpt.id)) settle(rcpt, outcome, true);
+        break;
+      }
+      tx = next;
     }
     deps.pool.give(key, session);
     settleAll(defer(`${c.mx} [${c.ip}] gave no answer for this recipient`, "4.4.2"), true);

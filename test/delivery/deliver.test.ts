@@ -29,6 +29,9 @@ beforeAll(async () => {
     "self-first.test": { MX: [{ preference: 10, exchange: "mx.self.test" }, { preference: 20, exchange: "mx.one.test" }] },
     "self-and-down.test": { MX: [{ preference: 10, exchange: "mx.self.test" }, { preference: 20, exchange: "down.test" }] },
     "down.test": { A: ["127.0.0.4"] }, // nothing listens there
+    // A server that takes at most 2 recipients a transaction.
+    "few.test": { MX: [{ preference: 10, exchange: "mx.few.test" }] },
+    "mx.few.test": { A: ["127.0.0.5"] },
   });
   mail = await startMailServer();
   self = await startMailServer({ host: "127.0.0.3", port: mail.port, options: { name: "test.local" } });
@@ -130,5 +133,45 @@ describe("deliverJob when an MX host is this host (a mail loop)", () => {
   it("defers rather than fails when another MX could not be reached (it may be the real one)", async () => {
     const results = await job("self-and-down.test");
     for (const r of results) expect(r.result.outcome).toBe("defer");
+  });
+});
+
+describe("deliverJob to a server that limits its recipients per transaction", () => {
+  const emails = ["a", "b", "c", "d", "e"].map((l) => `${l}@few.test`);
+  const run = async (refusal: { code: number; text: string }, limit = 2) => {
+    const srv = await startMailServer({ host: "127.0.0.5", port: mail.port, script: { rcpt: (_a, _n, accepted) => (accepted >= limit ? refusal : undefined) } });
+    const pool = new SessionPool<SmtpSession>({ idleMs: 1_000, maxUses: 100 });
+    const deps: DeliverDeps = { resolver: createResolver({ servers: [dns.address] }), allowNetworks: ["127.0.0.0/8"], smtpPort: mail.port, heloName: "test.local", pool };
+    try {
+      const results = await deliverJob(deps, message, "few.test", emails.map((email, i) => ({ id: `r${i}`, email })));
+      return { results, received: srv.received.map((m) => m.to), connections: srv.connections };
+    } finally {
+      await pool.close();
+      await srv.close();
+    }
+  };
+
+  it("sends the recipients refused with 452 in further transactions on the same connection at once", async () => {
+    const { results, received, connections } = await run({ code: 452, text: "4.5.3 Too many recipients" });
+    expect(results.map((r) => r.result.outcome)).toEqual(["delivered", "delivered", "delivered", "delivered", "delivered"]);
+    expect(received).toEqual([emails.slice(0, 2), emails.slice(2, 4), emails.slice(4)]);
+    expect(connections).toBe(1);
+  });
+
+  it("treats a 552 to RCPT as RFC 821's too-many-recipients: sent in the next transaction, never bounced", async () => {
+    const { results, received } = await run({ code: 552, text: "5.5.3 Too many recipients" });
+    expect(results.map((r) => r.result.outcome)).toEqual(["delivered", "delivered", "delivered", "delivered", "delivered"]);
+    expect(received.flat()).toEqual(emails);
+  });
+
+  it("defers, not bounces, recipients refused 452 or 552 when a transaction delivered to nobody (no loop)", async () => {
+    for (const refusal of [{ code: 452, text: "4.3.1 Insufficient system storage" }, { code: 552, text: "5.2.2 Mailbox full" }]) {
+      const { results, received } = await run(refusal, 0);
+      expect(received).toEqual([]);
+      for (const r of results) {
+        expect(r.result.outcome).toBe("defer");
+        expect(r.result.reason).toMatchObject({ code: refusal.code, text: refusal.text });
+      }
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { nextRetry } from "../../src/delivery/retry.js";
-import { bounceKind, classifyReply } from "../../src/delivery/classify.js";
+import { bounceKind, classifyRcptReply, classifyReply } from "../../src/delivery/classify.js";
 
 const policy = { schedule: [300_000, 600_000, 1_200_000], lifetimeMs: 5 * 86_400_000 };
 const t0 = new Date("2026-11-23T00:00:00Z");
@@ -40,6 +40,14 @@ describe("classifyReply", () => {
     expect(classifyReply(421, null, "closing").outcome).toBe("defer");
     expect(classifyReply(550, "5.1.1", "no such user").outcome).toBe("bounce");
     expect(classifyReply(554, "5.7.26", "DMARC").outcome).toBe("bounce");
+  });
+
+  it("takes a 552 to RCPT for a temporary refusal (RFC 5321 §4.5.3.1.10), other RCPT replies as any reply", () => {
+    expect(classifyRcptReply(552, "5.5.3", "too many recipients")).toEqual({ outcome: "defer", reason: { code: 552, enhanced: "5.5.3", text: "too many recipients" } });
+    expect(classifyRcptReply(550, "5.1.1", "no such user").outcome).toBe("bounce");
+    expect(classifyRcptReply(452, "4.5.3", "too many recipients").outcome).toBe("defer");
+    expect(classifyRcptReply(250, "2.1.5", "ok").outcome).toBe("delivered");
+    expect(classifyReply(552, "5.3.4", "message too big").outcome).toBe("bounce"); // after DATA it is permanent
   });
 
   it("calls mailbox failures hard bounces and policy refusals soft", () => {

@@ -12,8 +12,11 @@ export interface Received {
 }
 
 export interface MailServerScript {
-  /** Reply for RCPT TO: return a code to refuse (e.g. 550, 451), or undefined to accept. */
-  rcpt?: (address: string, count: number) => { code: number; text: string } | undefined;
+  /**
+   * Reply for RCPT TO: return a code to refuse (e.g. 550, 451), or undefined to accept. `count`:
+   * RCPTs of this address so far (1-based); `accepted`: recipients already accepted in this transaction.
+   */
+  rcpt?: (address: string, count: number, accepted: number) => { code: number; text: string } | undefined;
   /** Reply after DATA: a code to refuse, or undefined to accept. `n` counts DATA commands so far (1-based). */
   data?: (n: number, rcpts: string[]) => { code: number; text: string } | undefined;
   /** Never answer the DATA end (a hang) — always, or for the n-th DATA only. */
@@ -58,10 +61,10 @@ export async function startMailServer(
       state.connections++;
       cb();
     },
-    onRcptTo(address, _session, cb) {
+    onRcptTo(address, session, cb) {
       const n = (rcptCounts.get(address.address) ?? 0) + 1;
       rcptCounts.set(address.address, n);
-      const r = script.rcpt?.(address.address, n);
+      const r = script.rcpt?.(address.address, n, session.envelope.rcptTo.length);
       cb(r ? refusal(r.code, r.text) : undefined);
     },
     onData(stream, session, cb) {
