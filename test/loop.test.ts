@@ -147,6 +147,13 @@ describe("the bounce and complaint loop through one running Postline", () => {
     expect((await api("GET", `/messages/${m.id}`)).body.recipients[0].status).toBe("complained");
     const listed = await api("GET", `/suppressions?email=${encodeURIComponent(to)}`);
     expect(listed.body.data).toEqual([expect.objectContaining({ email: to, reason: "complaint" })]);
+    // The next message to that address is stored suppressed and never sent.
+    const before = mx.received.length;
+    const again = await api("POST", "/messages", { from: "Sender <sender@example.com>", to: [to], subject: "Again", text: "Hi" });
+    expect(again.status).toBe(202);
+    expect(again.body.recipients[0]).toMatchObject({ email: to, status: "suppressed" });
+    await until(() => signedEvents("email.suppressed", again.body.recipients[0].id).length === 1, "a signed email.suppressed");
+    expect(mx.received.slice(before).flatMap((r) => r.to)).not.toContain(to);
     // Every webhook POST carried a stable id per event: no event was delivered twice.
     const ids = hooks.received.map((h) => h.headers["webhook-id"]);
     expect(new Set(ids).size).toBe(ids.length);

@@ -110,10 +110,6 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
 
   let last: Classified = defer("no destination host could be reached", "4.4.1");
   let triedAny = false;
-  // Hosts that turned out to be this host (ENGINE-NOTES: Haraka #2952 looped). When every host
-  // tried was one, no retry can help: failed with 5.4.6 (RFC 3463 "routing loop detected").
-  const loops: string[] = [];
-  let otherTrouble = false;
   for (const c of list.slice(0, deps.maxAddresses ?? 5)) {
     where = { mx: c.mx, ip: c.ip, tls: null };
     // Sessions opened under a required-TLS policy are pooled apart from opportunistic ones.
@@ -133,11 +129,6 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
       const opened = await open(deps, c, tls);
       if (!opened.ok) {
         triedAny = true;
-        if (opened.error.kind === "loop") {
-          loops.push(`${c.mx} [${c.ip}]`);
-          continue;
-        }
-        otherTrouble = true;
         last = defer(`${c.mx} [${c.ip}]: ${opened.error.message}`, opened.error.reply?.enhanced ?? "4.4.1");
         if (opened.error.reply && opened.error.reply.code >= 500 && opened.error.command !== "CONNECT") {
           last = classifyReply(opened.error.reply.code, opened.error.reply.enhanced, opened.error.reply.text);
@@ -164,7 +155,6 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
         settleAll(classifyReply(reply.code, reply.enhanced, reply.text), true);
         break;
       }
-      otherTrouble = true;
       last = defer(`${c.mx} [${c.ip}]: ${tx.error.message}`, reply?.enhanced ?? "4.4.2");
       continue; // connection trouble or 4xx before any recipient was settled: next host
     }
@@ -211,9 +201,6 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
     deps.pool.give(key, session);
     settleAll(defer(`${c.mx} [${c.ip}] gave no answer for this recipient`, "4.4.2"), true);
     break;
-  }
-  if (loops.length > 0 && !otherTrouble) {
-    last = fail(`mail for ${domain} loops back to myself: ${loops.join(", ")} greeted us with our own name ${deps.heloName}`, "5.4.6");
   }
   settleAll(last, triedAny);
   return rcpts.map((r) => results.get(r.id)!);

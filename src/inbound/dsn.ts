@@ -37,6 +37,8 @@ export interface DsnRecipient {
   diagnosticType: string | null;
   /** The SMTP reply code at the start of an smtp-type diagnostic. */
   smtpCode: number | null;
+  /** The enhanced status code right after that reply code (RFC 2034 §4), e.g. `5.1.1`; null when absent. */
+  diagnosticStatus: string | null;
   /** Remote-MTA's name (§2.3.5). */
   remoteMta: string | null;
   lastAttemptDate: string | null;
@@ -87,6 +89,9 @@ function parseRecipient(g: HeaderField[]): DsnRecipient {
   const diagnostic = cap(d ? d[2] : diag);
   const diagnosticType = d ? d[1]!.toLowerCase() : null;
   const code = diagnostic && diagnosticType === "smtp" ? /^([245]\d\d)(?:[ -]|$)/.exec(diagnostic) : null;
+  // Only an enhanced code of the reply code's own class counts (RFC 3463 §2; RFC 2034 §4).
+  const detail = code ? statusCode(diagnostic!.slice(4)) : null;
+  const diagnosticStatus = detail && detail[0] === code![1]![0] ? detail : null;
   return {
     finalRecipient: typedAddress(field(g, "final-recipient")),
     originalRecipient: typedAddress(field(g, "original-recipient")),
@@ -95,6 +100,7 @@ function parseRecipient(g: HeaderField[]): DsnRecipient {
     diagnostic,
     diagnosticType,
     smtpCode: code ? Number(code[1]) : null,
+    diagnosticStatus,
     remoteMta: mtaName(field(g, "remote-mta")),
     lastAttemptDate: cap(field(g, "last-attempt-date")),
     willRetryUntil: cap(field(g, "will-retry-until")),

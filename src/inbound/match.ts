@@ -50,6 +50,18 @@ function pick(candidates: readonly Candidate[], addresses: readonly (string | nu
   return null;
 }
 
+/**
+ * The status a DSN block means: its Status field, unless that is missing or only says the class
+ * (`X.0.0`, "other undefined status", RFC 3463 §3.1) while the receiving server's own reply in
+ * Diagnostic-Code carries a specific code of the same class. Exim, for one, reports a refused
+ * mailbox as `Status: 5.0.0` with `Diagnostic-Code: smtp; 550 5.1.1 … User unknown`.
+ */
+export function effectiveStatus(status: string | null, diagnosticStatus: string | null): string | null {
+  if (diagnosticStatus === null) return status;
+  if (status === null) return diagnosticStatus;
+  return status.endsWith(".0.0") && status[0] === diagnosticStatus[0] ? diagnosticStatus : status;
+}
+
 /** RFC 3464 §2.3.3: `failed` → bounced, `delayed` → a note; other actions change nothing. */
 export function decideDsn(dsn: Dsn, candidates: readonly Candidate[]): Decision {
   const out: Decision = { changes: [], notes: [] };
@@ -60,11 +72,12 @@ export function decideDsn(dsn: Dsn, candidates: readonly Candidate[]): Decision 
       out.notes.push({ email, recipient: null, decision: "unmatched", why: email ? "not a recipient of this transaction" : "no recipient named and several candidates" });
       continue;
     }
-    const smtp = { code: b.smtpCode, enhanced: b.status, text: b.diagnostic ?? `${b.action ?? "unknown"} ${b.status ?? ""}`.trim() };
+    const status = effectiveStatus(b.status, b.diagnosticStatus);
+    const smtp = { code: b.smtpCode, enhanced: status, text: b.diagnostic ?? `${b.action ?? "unknown"} ${b.status ?? ""}`.trim() };
     const dsnInfo = { reporting_mta: dsn.reportingMta, remote_mta: b.remoteMta };
-    if (b.action === "failed" && !b.status?.startsWith("2")) {
+    if (b.action === "failed" && !status?.startsWith("2")) {
       // A failure without a permanent status (missing, or 4.x.x after a relay gave up) is soft.
-      const kind = b.status?.startsWith("5") ? bounceKind(b.status) : "soft";
+      const kind = status?.startsWith("5") ? bounceKind(status) : "soft";
       out.changes.push({
         recipientId: c.id, to: "bounced", eventType: "email.bounced", reply: smtp,
         data: { smtp, bounce: { kind, source: "dsn" }, dsn: dsnInfo },

@@ -4,7 +4,6 @@
  *   connect (plain, or implicit TLS for port 465)
  *   → 220 greeting (anything else: error "reply", QUIT politely)
  *   → EHLO (HELO when EHLO gets a 5xx)
- *   → a greeting or EHLO/HELO reply naming our own HELO name is error "loop": the server is us
  *   → STARTTLS when offered and wanted (RFC 3207), then EHLO again with everything learned
  *     before TLS forgotten (§4.2; KumoMTA #61)
  *   → AUTH PLAIN/LOGIN, only ever over TLS
@@ -101,15 +100,9 @@ export async function openSession(opts: SessionOptions): Promise<SessionResult> 
   if (greeting.reply.code !== 220) {
     return abandon(ch, t, replyError("GREETING", greeting.reply, "server refused the session"));
   }
-  const loopedAt = (command: string, reply: Reply) =>
-    namesUs(reply, opts.heloName) ? abandon(ch, t, { kind: "loop", command, message: `the server calls itself ${opts.heloName}, our own name: mail would loop back to us`, reply }) : null;
-  const greetingLoop = loopedAt("GREETING", greeting.reply);
-  if (greetingLoop) return greetingLoop;
 
   let hello = await sayHello(ch, opts.heloName, t);
   if (!hello.ok) return abandon(ch, t, hello.error);
-  const helloLoop = loopedAt(hello.value.verb, hello.value.reply);
-  if (helloLoop) return helloLoop;
 
   if (tlsState === null && opts.tls !== "none") {
     if (!hello.value.extensions.has("STARTTLS")) {
@@ -129,8 +122,6 @@ export async function openSession(opts: SessionOptions): Promise<SessionResult> 
         tlsState = up.value;
         hello = await sayHello(ch, opts.heloName, t); // RFC 3207 §4.2: forget and ask again
         if (!hello.ok) return abandon(ch, t, hello.error);
-        const tlsHelloLoop = loopedAt(hello.value.verb, hello.value.reply);
-        if (tlsHelloLoop) return tlsHelloLoop;
       }
     }
   }
@@ -225,28 +216,15 @@ async function sayHello(
   ch: Channel,
   name: string,
   t: SmtpTimeouts,
-): Promise<Outcome<{ extensions: Map<string, string>; verb: "EHLO" | "HELO"; reply: Reply }>> {
+): Promise<Outcome<{ extensions: Map<string, string>; verb: "EHLO" | "HELO" }>> {
   const ehlo = await ch.command(`EHLO ${name}`, "EHLO", t.ehlo);
   if (!ehlo.ok) return ehlo;
-  if (ehlo.reply.code === 250) return { ok: true, value: { extensions: parseExtensions(ehlo.reply), verb: "EHLO", reply: ehlo.reply } };
+  if (ehlo.reply.code === 250) return { ok: true, value: { extensions: parseExtensions(ehlo.reply), verb: "EHLO" } };
   if (ehlo.reply.code < 500) return { ok: false, error: replyError("EHLO", ehlo.reply, "EHLO refused") };
   const helo = await ch.command(`HELO ${name}`, "HELO", t.ehlo);
   if (!helo.ok) return helo;
-  if (helo.reply.code === 250) return { ok: true, value: { extensions: new Map(), verb: "HELO", reply: helo.reply } };
+  if (helo.reply.code === 250) return { ok: true, value: { extensions: new Map(), verb: "HELO" } };
   return { ok: false, error: replyError("HELO", helo.reply, "HELO refused") };
-}
-
-/**
- * Whether a 220 greeting or a 250 to EHLO/HELO names our own HELO name as the server's: RFC 5321
- * §4.1.1.1 and §4.2 put the server's domain first on the reply's first line. Then the MX (or the
- * relay) is this very host, and delivering would loop (Postfix bounces with "mail for … loops
- * back to myself"; Haraka #2952 looped). Host names compare case-insensitively, a trailing dot
- * ignored.
- */
-export function namesUs(reply: Reply, heloName: string): boolean {
-  const first = (reply.lines[0] ?? "").trim().split(/\s+/, 1)[0] ?? "";
-  const norm = (n: string) => n.toLowerCase().replace(/\.$/, "");
-  return first !== "" && norm(first) === norm(heloName);
 }
 
 function replyError(command: string, reply: Reply, what: string): SmtpError {
@@ -256,7 +234,7 @@ function replyError(command: string, reply: Reply, what: string): SmtpError {
 /** After a refusal the polite thing is QUIT (RFC 5321 §3.1); other failures just close. */
 async function abandon(ch: Channel, t: SmtpTimeouts, error: SmtpError): Promise<SessionResult> {
   const err = ch.tlsTried ? { ...error, tlsTried: true } : error;
-  if (!ch.dead && (error.kind === "reply" || error.kind === "tls" || error.kind === "protocol" || error.kind === "loop")) {
+  if (!ch.dead && (error.kind === "reply" || error.kind === "tls" || error.kind === "protocol")) {
     await ch.command("QUIT", "QUIT", t.quit);
   }
   ch.close();

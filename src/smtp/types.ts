@@ -57,10 +57,8 @@ export const DEFAULT_TIMEOUTS: Readonly<SmtpTimeouts> = Object.freeze({
  * - `reply`    the server answered with a failure code (`reply` holds it), or the client refused
  *              before sending and made up a reply (`reply.synthetic`, e.g. 552 5.3.4)
  * - `refused`  a local argument could not be sent safely (bad HELO name, host not an IP literal)
- * - `loop`     the server greeted us, or answered EHLO/HELO, with our own HELO name: it is us
- *              (a mail loop; Postfix: "mail for … loops back to myself")
  */
-export type SmtpErrorKind = "connect" | "timeout" | "tls" | "protocol" | "closed" | "reply" | "refused" | "loop";
+export type SmtpErrorKind = "connect" | "timeout" | "tls" | "protocol" | "closed" | "reply" | "refused";
 
 export interface SmtpError {
   kind: SmtpErrorKind;

@@ -10,7 +10,6 @@ import { startMailServer, type MailServer } from "../helpers/mail-server.js";
 
 let dns: DnsServer;
 let mail: MailServer;
-let self: MailServer;
 beforeAll(async () => {
   dns = await startDnsServer({
     // One MX with one address: an order without a choice in it.
@@ -23,21 +22,13 @@ beforeAll(async () => {
     // An address with a TTL of 0: never remembered.
     "zero.test": { MX: [{ preference: 10, exchange: "mx.zero.test" }] },
     "mx.zero.test": { A: [{ address: "127.0.0.1", ttl: 0 }] },
-    // MX hosts that are this very host: their server greets with our own HELO name.
-    "self.test": { MX: [{ preference: 10, exchange: "mx.self.test" }] },
-    "mx.self.test": { A: ["127.0.0.3"] },
-    "self-first.test": { MX: [{ preference: 10, exchange: "mx.self.test" }, { preference: 20, exchange: "mx.one.test" }] },
-    "self-and-down.test": { MX: [{ preference: 10, exchange: "mx.self.test" }, { preference: 20, exchange: "down.test" }] },
-    "down.test": { A: ["127.0.0.4"] }, // nothing listens there
     // A server that takes at most 2 recipients a transaction.
     "few.test": { MX: [{ preference: 10, exchange: "mx.few.test" }] },
     "mx.few.test": { A: ["127.0.0.5"] },
   });
   mail = await startMailServer();
-  self = await startMailServer({ host: "127.0.0.3", port: mail.port, options: { name: "test.local" } });
 });
 afterAll(async () => {
-  await self?.close();
   await mail?.close();
   await dns?.close();
 });
@@ -94,45 +85,6 @@ describe("deliverJob's memory of a domain's destinations", () => {
     await deliverJob({ ...base, resolver: b.resolver, pool: pools[1]! }, message, "one.test", [{ id: "r1", email: "u@one.test" }]);
     expect([a.asked.mx, b.asked.mx]).toEqual([1, 1]);
     await Promise.all(pools.map((p) => p.close()));
-  });
-});
-
-describe("deliverJob when an MX host is this host (a mail loop)", () => {
-  const job = async (domain: string) => {
-    const pool = new SessionPool<SmtpSession>({ idleMs: 1_000, maxUses: 100 });
-    const deps: DeliverDeps = { resolver: createResolver({ servers: [dns.address] }), allowNetworks: ["127.0.0.0/8"], smtpPort: mail.port, heloName: "test.local", pool };
-    try {
-      return await deliverJob(deps, message, domain, [{ id: "r1", email: `u@${domain}` }, { id: "r2", email: `v@${domain}` }]);
-    } finally {
-      await pool.close();
-    }
-  };
-
-  it("fails every recipient with 5.4.6 at once when the only MX greets with our own name, sending nothing", async () => {
-    const before = { self: self.received.length, conns: self.connections };
-    const results = await job("self.test");
-    for (const r of results) {
-      expect(r.result.outcome).toBe("fail");
-      expect(r.result.reason.enhanced).toBe("5.4.6");
-      expect(r.result.reason.text).toMatch(/mail for self\.test loops back to myself: mx\.self\.test \[127\.0\.0\.3\]/);
-      expect(r.attempted).toBe(true);
-    }
-    expect(self.connections - before.conns).toBe(1);
-    expect(self.received.length).toBe(before.self);
-  });
-
-  it("skips a looping MX and delivers to the next one", async () => {
-    const before = { self: self.received.length, mail: mail.received.length };
-    const results = await job("self-first.test");
-    expect(results.map((r) => r.result.outcome)).toEqual(["delivered", "delivered"]);
-    expect(results[0]!.mx).toBe("mx.one.test");
-    expect(self.received.length).toBe(before.self);
-    expect(mail.received.slice(before.mail).map((m) => m.to)).toEqual([["u@self-first.test", "v@self-first.test"]]);
-  });
-
-  it("defers rather than fails when another MX could not be reached (it may be the real one)", async () => {
-    const results = await job("self-and-down.test");
-    for (const r of results) expect(r.result.outcome).toBe("defer");
   });
 });
 

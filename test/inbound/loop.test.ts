@@ -105,6 +105,19 @@ describe("asynchronous bounces and complaints, end to end", () => {
     expect(sup).not.toContain(`m3@${DEST}`);
   });
 
+  it("takes a DSN's bare Status 5.0.0 as the 5.1.1 of the server's reply in Diagnostic-Code: a hard bounce, suppressed", async () => {
+    const m = await t.deliver([`x1@${DEST}`]);
+    const dsn = postfixDsn({
+      to: m.verp, returned: m.returned,
+      recipients: [{ email: `x1@${DEST}`, action: "failed", status: "5.0.0", remoteMta: `mx2.${DEST}`, diagnostic: `smtp; 550 5.1.1 <x1@${DEST}>: User unknown` }],
+    });
+    expect((await t.report(m.verp, dsn)).end).toMatch(/^250/);
+    const rid = m.recipients[0]!.id;
+    expect(await t.recipient(rid)).toMatchObject({ status: "bounced", lastCode: 550, lastEnhanced: "5.1.1" });
+    expect((await t.events(m.id)).find((e) => e.type === "email.bounced")!.data).toMatchObject({ bounce: { kind: "hard", source: "dsn" } });
+    expect((await t.suppressions(m.accountId)).find((s) => s.emailKey === `x1@${DEST}`)).toMatchObject({ reason: "hard_bounce", sourceRecipientId: rid });
+  });
+
   it("acts on an Exim bounce for the one address it names, and on a qmail bounce for a single-recipient message", async () => {
     const m = await t.deliver([`e1@${DEST}`, `e2@${DEST}`]);
     expect((await t.report(m.verp, eximBounce({ to: m.verp, failed: `e2@${DEST}`, returned: m.returned }))).end).toMatch(/^250/);

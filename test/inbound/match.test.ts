@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { FeedbackReport } from "../../src/inbound/arf.js";
 import type { Dsn, DsnRecipient } from "../../src/inbound/dsn.js";
-import { decideArf, decideDsn, decidePlain, type Candidate } from "../../src/inbound/match.js";
+import { decideArf, decideDsn, decidePlain, effectiveStatus, type Candidate } from "../../src/inbound/match.js";
 
 const one: Candidate[] = [{ id: "rcpt_a", emailKey: "a@x.test" }];
 const two: Candidate[] = [...one, { id: "rcpt_b", emailKey: "b@x.test" }];
 const block = (o: Partial<DsnRecipient>): DsnRecipient => ({
   finalRecipient: null, originalRecipient: null, action: "failed", status: "5.1.1", diagnostic: "550 5.1.1 gone", diagnosticType: "smtp",
-  smtpCode: 550, remoteMta: null, lastAttemptDate: null, willRetryUntil: null, ...o,
+  smtpCode: 550, diagnosticStatus: "5.1.1", remoteMta: null, lastAttemptDate: null, willRetryUntil: null, ...o,
 });
 const dsn = (...recipients: DsnRecipient[]): Dsn => ({ wellFormed: true, global: false, reportingMta: "mx.x.test", arrivalDate: null, originalEnvelopeId: null, recipients, returnedMessageId: null });
 const arf = (o: Partial<FeedbackReport>): FeedbackReport => ({
@@ -36,7 +36,18 @@ describe("matching a report to recipients", () => {
     ), two);
     expect(d.changes.map((c) => [c.data.bounce, c.suppression?.reason ?? null])).toEqual([[{ kind: "hard", source: "dsn" }, "hard_bounce"], [{ kind: "soft", source: "dsn" }, null]]);
     expect(decideDsn(dsn(block({ status: "4.4.7" })), one).changes[0]!.data.bounce).toEqual({ kind: "soft", source: "dsn" });
-    expect(decideDsn(dsn(block({ status: null })), one).changes[0]!.suppression).toBeUndefined();
+    expect(decideDsn(dsn(block({ status: null, diagnostic: "550 gone", diagnosticStatus: null })), one).changes[0]!.suppression).toBeUndefined();
+  });
+
+  it("DSN: a bare 5.0.0 Status takes the specific code from the server's reply in Diagnostic-Code (Exim)", () => {
+    const exim = decideDsn(dsn(block({ status: "5.0.0", diagnostic: "550 5.1.1 <a@x.test>: User unknown", diagnosticStatus: "5.1.1" })), one);
+    expect(exim.changes[0]).toMatchObject({ reply: { code: 550, enhanced: "5.1.1" }, data: { bounce: { kind: "hard", source: "dsn" } }, suppression: { reason: "hard_bounce" } });
+    // No Status at all: the reply's code decides too.
+    expect(decideDsn(dsn(block({ status: null, diagnosticStatus: "5.1.1" })), one).changes[0]!.suppression?.reason).toBe("hard_bounce");
+    // A specific Status is never overridden, nor one of another class.
+    expect(decideDsn(dsn(block({ status: "5.2.2", diagnosticStatus: "5.1.1" })), one).changes[0]!.suppression).toBeUndefined();
+    expect(decideDsn(dsn(block({ status: "4.0.0", diagnostic: "550 5.1.1 gone", diagnosticStatus: "5.1.1" })), one).changes[0]!.data.bounce).toEqual({ kind: "soft", source: "dsn" });
+    expect(effectiveStatus("5.0.0", null)).toBe("5.0.0");
   });
 
   it.each([

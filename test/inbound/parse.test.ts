@@ -27,6 +27,7 @@ describe("RFC 3464 delivery status notifications", () => {
       diagnostic: "550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown in local recipient table",
       diagnosticType: "smtp",
       smtpCode: 550,
+      diagnosticStatus: "5.1.1",
       remoteMta: "mx2.example.net",
       lastAttemptDate: null,
       willRetryUntil: null,
