@@ -242,10 +242,20 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         startReady();
         // Claim up to one round of jobs ahead, so a freed slot starts the next job at once.
         // Held message bytes are capped too, so a queue of large messages cannot exhaust memory.
-        const room = loadedBytes > MAX_LOADED_BYTES ? 0 : 2 * o.maxConnections - running.size - backlog.length;
+        // Jobs waiting for a domain at its cap do not count against the room, and a domain
+        // that already holds a full round (running and waiting) is left out of the claim: else
+        // one slow or hanging domain's backlog, claimed ahead, would fill the room and no other
+        // domain would be claimed until its jobs timed out (minutes).
+        const waitingFor = new Map<string, number>();
+        for (const j of backlog) waitingFor.set(j.domain, (waitingFor.get(j.domain) ?? 0) + 1);
+        let startable = 0;
+        const full: string[] = [];
+        for (const [domain, waiting] of waitingFor) startable += Math.min(waiting, Math.max(0, o.domainConcurrency - (perDomain.get(domain) ?? 0)));
+        for (const domain of new Set([...perDomain.keys(), ...waitingFor.keys()]))
+          if ((perDomain.get(domain) ?? 0) + (waitingFor.get(domain) ?? 0) >= o.domainConcurrency) full.push(domain);
+        const room = loadedBytes > MAX_LOADED_BYTES ? 0 : 2 * o.maxConnections - running.size - startable;
         let claimed: ClaimedRecipient[] = [];
         if (room > 0) {
-          const full = [...perDomain.entries()].filter(([, n]) => n >= o.domainConcurrency).map(([d]) => d);
           claimed = await claimDue(o.store, { workerId: id, limit: Math.min(room, 500), leaseMs: o.leaseMs, skipDomains: full, now: now() });
         }
         if (claimed.length) {
@@ -263,8 +273,11 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
           continue;
         }
         // Nothing to claim now (or no room): sleep until woken, a slot frees, or the next due time.
+        // Due rows that the claim did not get belong to domains left out (at their cap: a job's
+        // end wakes us) or were locked by another worker's claim for a moment (look again soon).
         const due = room > 0 ? await nextDueAt(o.store) : null;
-        const wait = Math.max(5, Math.min(o.pollMs ?? 5_000, due ? due.getTime() - now().getTime() : Infinity));
+        const untilDue = due ? due.getTime() - now().getTime() : Infinity;
+        const wait = untilDue <= 0 && full.length > 0 ? (o.pollMs ?? 5_000) : Math.max(5, Math.min(o.pollMs ?? 5_000, untilDue));
         if (woken || stopping) continue;
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, wait);

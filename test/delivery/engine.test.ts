@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { attempts, events, messages } from "../../src/db/schema.js";
 import { engineHarness, type EngineHarness } from "../helpers/engine.js";
 import { startMailServer } from "../helpers/mail-server.js";
+import { waitUntil } from "../helpers/smtp-servers.js";
 
 let h: EngineHarness;
 beforeAll(async () => {
@@ -165,6 +166,49 @@ describe("the delivery engine", () => {
     await w.stop();
     await hung.close();
     await good.close();
+  });
+
+  it("still claims and delivers another domain while a hanging domain's backlog waits for its slots", async () => {
+    const hung = await startMailServer({ host: "127.0.0.6", script: { hangData: true } });
+    const good = await startMailServer({ host: "127.0.0.7", port: hung.port });
+    h.publish({
+      "stuck.example": { MX: [{ preference: 10, exchange: "mx.stuck.example" }] },
+      "mx.stuck.example": { A: ["127.0.0.6"] },
+      "free.example": { MX: [{ preference: 10, exchange: "mx.free.example" }] },
+      "mx.free.example": { A: ["127.0.0.7"] },
+    });
+    // Twelve messages for the hanging domain fall due first; 2 slots a domain, 4 in all (room for 8 claimed).
+    const slow = [];
+    for (let i = 0; i < 12; i++) slow.push(await h.send({ to: `user${i}@stuck.example` }));
+    const fast = await h.send({ to: "user@free.example" });
+    const t0 = Date.now();
+    const w = await h.worker({ smtpPort: hung.port, domainConcurrency: 2, maxConnections: 4, retry: { schedule: [60_000], lifetimeMs: 600_000 } });
+    expect((await h.settle(fast.id))[0]!.status).toBe("delivered");
+    // Before the first hung transaction times out (1.5 s): the stuck domain's backlog did not hold the room.
+    expect(Date.now() - t0).toBeLessThan(1_400);
+    expect(good.received.map((m) => m.to)).toEqual([["user@free.example"]]);
+    await w.stop(0);
+    await hung.close();
+    await good.close();
+  });
+
+  it("does not spin while the only due work is for a domain at its cap (a job's end wakes the worker)", async () => {
+    const hung = await startMailServer({ host: "127.0.0.8", script: { hangData: true } });
+    h.publish({ "busy.example": { MX: [{ preference: 10, exchange: "mx.busy.example" }] }, "mx.busy.example": { A: ["127.0.0.8"] } });
+    for (let i = 0; i < 3; i++) await h.send({ to: `user${i}@busy.example` });
+    // The worker's statements, counted on the real store.
+    let statements = 0;
+    const counting = new Proxy(h.store, {
+      get: (target, key, receiver) => (key === "rows" ? (...a: Parameters<typeof target.rows>) => (statements++, target.rows(...a)) : Reflect.get(target, key, receiver)),
+    });
+    const w = await h.worker({ store: counting, smtpPort: hung.port, domainConcurrency: 1, maxConnections: 1, pollMs: 1_000, retry: { schedule: [60_000], lifetimeMs: 600_000 } });
+    await waitUntil(() => hung.dataSeen >= 1, 3_000, "the first DATA");
+    const before = statements;
+    await new Promise((r) => setTimeout(r, 600)); // the transaction hangs (DATA timeout 1.5 s)
+    // One look at most per poll interval (plus the lease heartbeat), not one every 5 ms (~120).
+    expect(statements - before).toBeLessThan(10);
+    await w.stop(0);
+    await hung.close();
   });
 
   it("holds a scheduled message until its time", async () => {
