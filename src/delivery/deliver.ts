@@ -81,11 +81,15 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
   const startedAt = new Date(started);
   let where: { mx: string | null; ip: string | null; tls: RecipientResult["tls"] } = { mx: null, ip: null, tls: null };
   const results = new Map<string, RecipientResult>();
-  const settle = (r: JobRecipient, result: Classified, attempted: boolean) => {
-    const bounce = result.outcome === "bounce" ? { bounceKind: bounceKind(result.reason.enhanced) } : {};
+  // `transaction`: the reply was to the whole transaction (MAIL FROM, DATA, the final "."), not
+  // to this recipient's RCPT. Such a bounce says nothing about the mailbox, so it is soft: one
+  // refused sender or message must never put every recipient on the suppression list (useSend #337).
+  const settle = (r: JobRecipient, result: Classified, attempted: boolean, transaction = false) => {
+    const bounce = result.outcome === "bounce" ? { bounceKind: transaction ? ("soft" as const) : bounceKind(result.reason.enhanced) } : {};
     results.set(r.id, { recipient: r, result: { ...result, ...bounce }, attempted, ...where, startedAt, durationMs: now() - started });
   };
-  const settleAll = (result: Classified, attempted: boolean) => rcpts.forEach((r) => results.has(r.id) || settle(r, result, attempted));
+  const settleAll = (result: Classified, attempted: boolean, transaction = false) =>
+    rcpts.forEach((r) => results.has(r.id) || settle(r, result, attempted, transaction));
 
   const found = await candidates(deps, domain);
   if ("outcome" in found) {
@@ -152,7 +156,7 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
       }
       if (reply && reply.code >= 500) {
         // A permanent answer to this transaction (MAIL FROM or DATA refused).
-        settleAll(classifyReply(reply.code, reply.enhanced, reply.text), true);
+        settleAll(classifyReply(reply.code, reply.enhanced, reply.text), true, true);
         break;
       }
       last = defer(`${c.mx} [${c.ip}]: ${tx.error.message}`, reply?.enhanced ?? "4.4.2");
@@ -175,7 +179,7 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
         else if (tx.data) {
           const outcome = classifyReply(tx.data.code, tx.data.enhanced, tx.data.text);
           if (outcome.outcome === "delivered") delivered++;
-          settle(rcpt, outcome, true);
+          settle(rcpt, outcome, true, true);
         }
       }
       if (again.length === 0) break;
@@ -193,7 +197,7 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
         session.close();
         const reply = next.error.reply;
         const outcome = reply && reply.code >= 500 && !reply.synthetic ? classifyReply(reply.code, reply.enhanced, reply.text) : defer(`${c.mx} [${c.ip}]: ${next.error.message}`, reply?.enhanced ?? "4.4.2");
-        for (const rcpt of batch) if (!results.has(rcpt.id)) settle(rcpt, outcome, true);
+        for (const rcpt of batch) if (!results.has(rcpt.id)) settle(rcpt, outcome, true, true);
         break;
       }
       tx = next;

@@ -97,6 +97,19 @@ describe("the delivery queue", () => {
     expect(msg!.status).toBe("deferred");
   });
 
+  it("shows the TLS of the last try that reached a host: a later plain-text try clears it, a try that reached none keeps it", async () => {
+    const m = await send(["tls@four.example"], T0);
+    const tryOnce = async (attempt: Partial<FinishedTry["attempt"]>, status: FinishedTry["status"], code: number | null) => {
+      const [r] = (await claimDue(store, { workerId: "w5", limit: 100, leaseMs: 60_000, skipDomains: [], now: new Date(T0.getTime() + 3_600_000) })).filter((x) => x.message_id === m.id);
+      const t = finished(r!, status, code);
+      expect(await recordOutcomes(store, "w5", [{ ...t, attempt: { ...t.attempt, ...attempt } }], T0)).toEqual([]);
+      return (await store.db.select().from(recipients).where(eq(recipients.messageId, m.id)))[0]!;
+    };
+    expect((await tryOnce({ tls: { version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384" } }, "deferred", 451)).tls).toEqual({ version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384" });
+    expect(await tryOnce({ mx: null, ip: null, tls: null }, "deferred", null)).toMatchObject({ mx: "mx.example.org", tls: { version: "TLSv1.3" } });
+    expect(await tryOnce({ mx: "mx2.example.org", ip: "192.0.2.2", tls: null }, "delivered", 250)).toMatchObject({ status: "delivered", mx: "mx2.example.org", ip: "192.0.2.2", tls: null });
+  });
+
   it("gives recipients of a dead worker back to the queue once their lease expires", async () => {
     const m = await send(["x@four.example"], T0);
     const claimed = (await claimDue(store, { workerId: "dead", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);

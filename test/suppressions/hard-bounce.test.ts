@@ -56,6 +56,34 @@ describe("hard bounces during delivery", () => {
     }
   });
 
+  it("never suppresses the recipients of a transaction refused as a whole (MAIL FROM or after DATA), whatever its code", async () => {
+    // A 550 to MAIL FROM without an enhanced code, and a 550 5.1.1 after DATA: both are about the
+    // sender or the message, not a mailbox (useSend #337: one bounce suppressed every recipient).
+    const refusesSender = await startMailServer({
+      options: { onMailFrom: (_a, _s, cb) => cb(Object.assign(new Error("Sender blocked"), { responseCode: 550 })) },
+    });
+    const refusesData = await startMailServer({ host: "127.0.0.9", port: refusesSender.port, script: { data: () => ({ code: 550, text: "5.1.1 Rejected" }) } });
+    h.publish({
+      "mailfrom.example": { MX: [{ preference: 10, exchange: "mx.mailfrom.example" }] }, "mx.mailfrom.example": { A: ["127.0.0.1"] },
+      "afterdata.example": { MX: [{ preference: 10, exchange: "mx.afterdata.example" }] }, "mx.afterdata.example": { A: ["127.0.0.9"] },
+    });
+    const w = await h.worker({ smtpPort: refusesSender.port });
+    try {
+      for (const domain of ["mailfrom.example", "afterdata.example"]) {
+        const m = await h.send({ to: [`a@${domain}`, `b@${domain}`] });
+        const rows = await h.settle(m.id);
+        expect(rows.map((r) => [r.status, r.lastCode])).toEqual([["bounced", 550], ["bounced", 550]]);
+        const ev = await h.store.db.select().from(events).where(eq(events.messageId, m.id));
+        expect(ev.map((e) => (e.data as { bounce?: unknown }).bounce)).toEqual([{ kind: "soft", source: "smtp" }, { kind: "soft", source: "smtp" }]);
+      }
+      expect((await listed()).filter((s) => /@(mailfrom|afterdata)\.example$/.test(s.emailKey))).toEqual([]);
+    } finally {
+      await w.stop();
+      await refusesSender.close();
+      await refusesData.close();
+    }
+  });
+
   it("does not suppress on a soft (policy) bounce", async () => {
     const mx = await startMailServer({ script: { rcpt: () => ({ code: 550, text: "5.7.1 Message refused by policy" }) } });
     h.publish({ "soft.example": { MX: [{ preference: 10, exchange: "mx.soft.example" }] }, "mx.soft.example": { A: ["127.0.0.1"] } });

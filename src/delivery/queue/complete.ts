@@ -57,7 +57,8 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
         status = i.status, next_attempt_at = i.next_at, attempts = r.attempts + i.tried,
         last_code = i.code, last_enhanced = i.enhanced, last_text = i.text,
         mx = coalesce(i.mx, r.mx), ip = coalesce(i.ip, r.ip),
-        tls = case when i.tls_version is null then r.tls else jsonb_build_object('version', i.tls_version, 'cipher', i.tls_cipher) end,
+        -- MX, IP and TLS are the last host's that was tried; a try that reached none (DNS, guard) keeps them.
+        tls = case when i.mx is null then r.tls when i.tls_version is null then null else jsonb_build_object('version', i.tls_version, 'cipher', i.tls_cipher) end,
         delivered_at = case when i.status = 'delivered' then ${nowIso}::timestamptz else r.delivered_at end,
         locked_by = null, locked_until = null, updated_at = ${nowIso}::timestamptz
       from input i
