@@ -100,7 +100,10 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
   // MTA-STS: an `enforce` policy keeps only matching MX hosts and requires verified TLS; any
   // failure under it defers (RFC 8461 §5.1), never falls back to plain text.
   let list = found;
-  let tls: "opportunistic" | "required" = "opportunistic";
+  // A relay that takes credentials gets them only over TLS whose certificate verifies against
+  // the relay's name (Node's roots, plus NODE_EXTRA_CA_CERTS): unverified TLS would hand the
+  // password to whoever sits in between. Without credentials a relay is any other hop.
+  let tls: "opportunistic" | "required" = deps.relay?.auth ? "required" : "opportunistic";
   const sts = deps.mtaSts && !deps.relay ? await deps.mtaSts.policyFor(domain) : null;
   if (sts?.kind === "policy") {
     const applied = applyPolicy(sts.policy, found);

@@ -156,7 +156,8 @@ describe("SMTP sessions in the engine", () => {
       },
     });
     const before = h.dns.queries.length;
-    const w = await h.worker({ deliver: { relay: { host: "127.0.0.1", port: relay.port, implicitTls: true, auth: { user: "postline", pass: "s3cret" } } } });
+    // The relay's certificate must verify (it carries credentials): here its own CA is trusted.
+    const w = await h.worker({ deliver: { tlsCa: cert.cert, relay: { host: "127.0.0.1", port: relay.port, implicitTls: true, auth: { user: "postline", pass: "s3cret" } } } });
     const m = await h.send({ to: ["x@anywhere.example", "y@elsewhere.example"] });
     const rows = await h.settle(m.id);
     expect(rows.map((r) => r.status)).toEqual(["delivered", "delivered"]);
@@ -166,6 +167,25 @@ describe("SMTP sessions in the engine", () => {
     expect(h.dns.queries.slice(before).filter((q) => /anywhere|elsewhere/.test(q.name))).toEqual([]);
     await w.stop();
     await relay.close();
+  });
+
+  it("never sends relay credentials over TLS whose certificate does not verify (implicit TLS or STARTTLS): deferred, no AUTH", async () => {
+    const cert = testCertificate(["relay.test"]);
+    const logins: string[] = [];
+    const auth = { disabledCommands: [], authOptional: false, authMethods: ["PLAIN", "LOGIN"], onAuth: (a: { username?: string }, _s: unknown, cb: (e: Error | null, r?: { user: string }) => void) => (logins.push(a.username ?? ""), cb(null, { user: "x" })) };
+    const implicit = await startMailServer({ options: { secure: true, key: cert.key, cert: cert.cert, ...auth } });
+    const starttls = await startMailServer({ options: { hideSTARTTLS: false, key: cert.key, cert: cert.cert, ...auth } });
+    for (const [srv, implicitTls] of [[implicit, true], [starttls, false]] as const) {
+      const w = await h.worker({ deliver: { relay: { host: "127.0.0.1", port: srv.port, implicitTls, auth: { user: "postline", pass: "s3cret" } } } });
+      const m = await h.send({ to: "x@anywhere.example" });
+      const [r] = await h.settle(m.id, ["deferred"]);
+      expect(r!.lastText).toMatch(/certificate|self.signed|verify/i);
+      await w.stop();
+    }
+    expect(logins).toEqual([]);
+    expect([...implicit.received, ...starttls.received]).toEqual([]);
+    await implicit.close();
+    await starttls.close();
   });
 
   it("shows attempts, the last reply, MX, IP and TLS on GET /messages/{id} and the timeline", async () => {
