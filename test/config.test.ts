@@ -21,6 +21,13 @@ describe("loadConfig", () => {
       MAX_MESSAGE_BYTES: 20 * 1024 * 1024,
       PUBLIC_URL: "http://127.0.0.1:3000",
       LOG_LEVEL: "info",
+      MAX_CONNECTIONS: 100,
+      // Issue #5: retried for up to 24 h, first retry after 30 s, 10 s a try, 16 at once per endpoint.
+      WEBHOOK_RETRY_LIFETIME: 86_400_000,
+      WEBHOOK_RETRY_BASE: 30_000,
+      WEBHOOK_TIMEOUT: 10_000,
+      WEBHOOK_CONCURRENCY: 16,
+      INBOUND_MAX_BYTES: 10 * 1024 * 1024,
     });
     expect(c.DATABASE_URL).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
@@ -44,6 +51,8 @@ describe("loadConfig", () => {
     expect(c.MAX_MESSAGE_BYTES).toBe(524_288);
     expect(c.REQUIRE_VERIFIED_DOMAIN).toBe(false);
     expect(c.PUBLIC_URL).toBe("http://localhost:8080");
+    const w = loadConfig({ WEBHOOK_RETRY_LIFETIME: "3d", WEBHOOK_RETRY_BASE: "5s", WEBHOOK_TIMEOUT: "2500ms", WEBHOOK_CONCURRENCY: "4", INBOUND_MAX_BYTES: "1MB" });
+    expect([w.WEBHOOK_RETRY_LIFETIME, w.WEBHOOK_RETRY_BASE, w.WEBHOOK_TIMEOUT, w.WEBHOOK_CONCURRENCY, w.INBOUND_MAX_BYTES]).toEqual([3 * 86_400_000, 5_000, 2_500, 4, 1_048_576]);
   });
 
   const bad: [Record<string, string>, RegExp][] = [
