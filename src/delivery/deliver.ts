@@ -158,7 +158,14 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
         break;
       }
       if (reply && reply.code >= 500) {
-        // A permanent answer to this transaction (MAIL FROM or DATA refused).
+        // A permanent answer to this transaction (MAIL FROM or DATA refused). A recipient whose
+        // RCPT was refused before keeps that answer: it is about its mailbox (550 5.1.1 still
+        // suppresses), the transaction's is not.
+        for (const r of tx.rcpts) {
+          const rcpt = rcpts.find((x) => x.email === r.to);
+          if (!rcpt || r.accepted || results.has(rcpt.id)) continue;
+          settle(rcpt, r.reply.synthetic ? { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } } : classifyRcptReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
+        }
         settleAll(classifyReply(reply.code, reply.enhanced, reply.text), true, true);
         break;
       }

@@ -103,6 +103,25 @@ describe("the inbound listener on hostile input", () => {
     await unchanged();
   });
 
+  it("reads a well-formed report whose per-recipient fields are garbage, and acts on none of it", async () => {
+    // The container is a proper multipart/report; inside, an Action that is no RFC 3464 value,
+    // a Status that is no code, Final-Recipient naming someone else, and a block naming nobody.
+    const dsn = postfixDsn({
+      to: m.verp, returned: m.returned,
+      recipients: [
+        { action: "explode", status: "banana", diagnostic: "smtp; 550 5.1.1 <x>" },
+        { email: `someone-else@${DEST}`, action: "failed", status: "5.1.1", diagnostic: "smtp; 550 5.1.1 <someone-else>" },
+        { email: "not an address at all;;", action: "delayed\u0000", status: "4..4" },
+      ],
+    });
+    const x = await t.report(m.verp, dsn);
+    expect(x.end).toMatch(/^250 /);
+    const row = (await t.inbound()).find((r) => r.raw.equals(Buffer.from(dsn, "latin1")))!;
+    expect(row).toMatchObject({ kind: "dsn", messageId: m.id });
+    expect(["ignored", "unmatched"]).toContain(row.outcome);
+    await unchanged();
+  });
+
   it("stores binary junk with NUL and bare CR byte for byte as unknown", async () => {
     const junk = Buffer.concat([Buffer.from("Subject: \0junk\r\r\n\r\n"), randomBytes(200_000).map((b) => (b === 0x0a || b === 0x2e ? 0x20 : b)), Buffer.from("\r\n")]);
     const x = await t.report(m.verp, junk);

@@ -10,6 +10,7 @@ import { eq } from "drizzle-orm";
 import { events, suppressions } from "../../src/db/schema.js";
 import { engineHarness, type EngineHarness } from "../helpers/engine.js";
 import { startMailServer } from "../helpers/mail-server.js";
+import { scriptedServer } from "../helpers/smtp-servers.js";
 
 let h: EngineHarness;
 beforeAll(async () => {
@@ -81,6 +82,33 @@ describe("hard bounces during delivery", () => {
       await w.stop();
       await refusesSender.close();
       await refusesData.close();
+    }
+  });
+
+  it("keeps a recipient's own RCPT refusal when the DATA command is then refused for the others", async () => {
+    // A raw server: 550 5.1.1 to one RCPT, 250 to the other, then 554 to the DATA command itself.
+    const srv = await scriptedServer(async (p) => {
+      await p.send("220 mx.mixed.example ESMTP\r\n");
+      await p.line(); // EHLO
+      await p.send("250-mx.mixed.example\r\n250 PIPELINING\r\n");
+      for (let i = 0; i < 4; i++) await p.line(); // MAIL, RCPT, RCPT, DATA (one batch)
+      await p.send("250 2.1.0 ok\r\n550 5.1.1 No such user\r\n250 2.1.5 ok\r\n554 5.7.1 No data for you\r\n");
+      await p.line(); // QUIT, or the close
+      await p.send("221 bye\r\n").catch(() => {});
+    });
+    h.publish({ "mixed.example": { MX: [{ preference: 10, exchange: "mx.mixed.example" }] }, "mx.mixed.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: srv.port });
+    try {
+      const m = await h.send({ to: ["unknown@mixed.example", "known@mixed.example"] });
+      const rows = await h.settle(m.id);
+      expect(Object.fromEntries(rows.map((r) => [r.email, [r.status, r.lastCode, r.lastEnhanced]]))).toEqual({
+        "unknown@mixed.example": ["bounced", 550, "5.1.1"],
+        "known@mixed.example": ["bounced", 554, "5.7.1"],
+      });
+      expect((await listed()).filter((s) => s.emailKey.endsWith("@mixed.example")).map((s) => s.emailKey)).toEqual(["unknown@mixed.example"]);
+    } finally {
+      await w.stop();
+      await srv.close();
     }
   });
 
