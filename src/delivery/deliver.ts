@@ -44,6 +44,10 @@ export interface DeliverDeps {
   relay?: Relay;
   timeouts?: Partial<SmtpTimeouts>;
   pool: SessionPool<SmtpSession>;
+  /** Sessions running a job's transactions right now (the worker closes them when a shutdown's grace ends). */
+  live?: Set<SmtpSession>;
+  /** True once the worker shuts down: a job opens no new connection (its recipients are deferred). */
+  halted?: () => boolean;
   /** MTA-STS policies (RFC 8461); one fetcher per process so its cache lives between jobs. */
   mtaSts?: MtaStsFetcher;
   /** Extra trust roots for verified TLS (tests). */
@@ -76,6 +80,16 @@ interface Candidate {
 
 /** Delivers one job; never throws for network or protocol trouble (those are outcomes). */
 export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain: string, rcpts: JobRecipient[]): Promise<RecipientResult[]> {
+  const used: SmtpSession[] = [];
+  const track = (s: SmtpSession) => (used.push(s), deps.live?.add(s), s);
+  try {
+    return await deliverWith(deps, message, domain, rcpts, track);
+  } finally {
+    for (const s of used) deps.live?.delete(s);
+  }
+}
+
+async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: string, rcpts: JobRecipient[], track: (s: SmtpSession) => SmtpSession): Promise<RecipientResult[]> {
   const now = deps.now ?? Date.now;
   const started = now();
   const startedAt = new Date(started);
@@ -118,6 +132,7 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
   let last: Classified = defer("no destination host could be reached", "4.4.1");
   let triedAny = false;
   for (const c of list.slice(0, deps.maxAddresses ?? 5)) {
+    if (deps.halted?.()) break; // shutting down: no new host, no new connection
     where = { mx: c.mx, ip: c.ip, tls: null };
     // Sessions opened under a required-TLS policy are pooled apart from opportunistic ones.
     const key = `${c.ip}:${c.port}:${tls}`;
@@ -126,6 +141,7 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
     // fewer per message). No 250 to it — the server closed the idle connection meanwhile —
     // means nothing was taken: the transaction goes again on a fresh connection.
     let session = deps.pool.take(key);
+    if (session) track(session);
     let tx = session ? await session.send(transaction, { reset: true }) : null;
     if (session && tx && !tx.ok && tx.error.command === "RSET") {
       session.close();
@@ -143,7 +159,7 @@ export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain:
         }
         continue;
       }
-      session = opened.session;
+      session = track(opened.session);
     }
     triedAny = true;
     where.tls = session.tls;

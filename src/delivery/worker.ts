@@ -69,7 +69,9 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const now = o.now ?? (() => new Date());
   const log = o.logger.child({ worker: id });
   const pool = new SessionPool<SmtpSession>({ idleMs: 5_000, maxUses: 1_000 });
-  const deps: DeliverDeps = { ...o.deliver, pool };
+  const live = new Set<SmtpSession>();
+  let halted = false;
+  const deps: DeliverDeps = { ...o.deliver, pool, live, halted: () => halted };
   deps.mtaSts ??= deps.relay ? undefined : createMtaStsFetcher({ resolver: deps.resolver, allowNetworks: deps.allowNetworks, ca: deps.tlsCa });
   const perDomain = new Map<string, number>();
   const running = new Set<Promise<void>>();
@@ -323,8 +325,16 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       const waiting = backlog.splice(0, backlog.length).flatMap((j) => j.recipients.map((r) => r.id));
       await releaseLeases(o.store, id, waiting, now()).catch(() => {});
       waiting.forEach((r) => held.delete(r));
-      // In flight: let them finish within the grace period, then release what is left.
+      // In flight: let them finish within the grace period. Then their connections are closed
+      // before any lease goes back: a transaction still running after its lease was released
+      // could complete while another worker sends the same message again. A closed transaction
+      // is recorded as deferred (the server may or may not have taken it), like any dropped one.
       await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      if (running.size > 0) {
+        halted = true;
+        for (const s of live) s.close();
+        await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, 1_000).unref())]);
+      }
       if (flushTimer) clearTimeout(flushTimer);
       await flush();
       clearInterval(heartbeat);

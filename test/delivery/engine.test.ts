@@ -211,6 +211,24 @@ describe("the delivery engine", () => {
     await hung.close();
   });
 
+  it("on stop, closes a transaction still running when the grace period ends before giving its lease back (recorded as deferred)", async () => {
+    let closed = 0;
+    const hung = await startMailServer({ host: "127.0.0.10", script: { hangData: true }, options: { onClose: () => void closed++ } });
+    h.publish({ "halt.example": { MX: [{ preference: 10, exchange: "mx.halt.example" }] }, "mx.halt.example": { A: ["127.0.0.10"] } });
+    const w = await h.worker({ smtpPort: hung.port, retry: { schedule: [60_000], lifetimeMs: 600_000 } });
+    const m = await h.send({ to: "user@halt.example" });
+    await waitUntil(() => hung.dataSeen >= 1, 3_000, "the DATA");
+    const t0 = Date.now();
+    await w.stop(200);
+    expect(Date.now() - t0).toBeLessThan(1_300); // well before the hung DATA's own timeout (1.5 s)
+    // The connection is gone (the server sees it within moments), not left to finish after the lease went back.
+    await waitUntil(() => closed === 1, 400, "the server to see the connection closed");
+    const [r] = await h.settle(m.id, ["deferred"], 1_000);
+    expect(r).toMatchObject({ status: "deferred", lockedBy: null });
+    expect(hung.received).toEqual([]);
+    await hung.close();
+  });
+
   it("holds a scheduled message until its time", async () => {
     const mx = await startMailServer();
     h.publish({ "later.example": { MX: [{ preference: 10, exchange: "mx.later.example" }] }, "mx.later.example": { A: ["127.0.0.1"] } });
