@@ -4,9 +4,11 @@
  * guard, walks the MX hosts in order, and returns one classified result per recipient.
  * Knows nothing of SQL: the worker records what this returns.
  */
+import { domainToASCII } from "node:url";
 import { resolveDestinations } from "../dns/mx.js";
 import { checkDestination } from "../dns/guard.js";
 import type { Resolver } from "../dns/types.js";
+import { isAscii } from "../smtp/commands.js";
 import { openSession, type SmtpSession, type SmtpTimeouts } from "../smtp/connection.js";
 import type { EncodedMessage } from "../smtp/data.js";
 import { bounceKind, classifyRcptReply, classifyReply, defer, fail, isTooManyRecipients, type Classified } from "./classify.js";
@@ -129,6 +131,9 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
     tls = applied.tls;
   }
 
+  // The addresses as RCPT TO carries them: an ASCII local part at an internationalised domain
+  // travels with the domain's A-labels (RFC 5890 §2.3.2.1), so it needs no SMTPUTF8.
+  const wire = new Map(rcpts.map((r) => [r.id, wireAddress(r.email)]));
   let last: Classified = defer("no destination host could be reached", "4.4.1");
   let triedAny = false;
   for (const c of list.slice(0, deps.maxAddresses ?? 5)) {
@@ -136,7 +141,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
     where = { mx: c.mx, ip: c.ip, tls: null };
     // Sessions opened under a required-TLS policy are pooled apart from opportunistic ones.
     const key = `${c.ip}:${c.port}:${tls}`;
-    const transaction = { from: message.mailFrom, to: rcpts.map((r) => r.email), data: message.data, smtputf8: message.smtputf8 };
+    const transaction = { from: wireAddress(message.mailFrom), to: rcpts.map((r) => wire.get(r.id)!), data: message.data, smtputf8: message.smtputf8 };
     // A warm connection gets RSET between transactions, pipelined ahead of MAIL (one round trip
     // fewer per message). No 250 to it — the server closed the idle connection meanwhile —
     // means nothing was taken: the transaction goes again on a fresh connection.
@@ -170,6 +175,10 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
       if (reply?.synthetic) {
         // We refused before sending (SIZE exceeded, SMTPUTF8 or 8BITMIME needed but not
         // offered, …): the receiver said nothing, and retrying the same host cannot help.
+        for (const r of tx.rcpts) {
+          const rcpt = rcpts.find((x) => wire.get(x.id) === r.to);
+          if (rcpt && !results.has(rcpt.id)) settle(rcpt, { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: `${c.mx} [${c.ip}]: ${r.reply.text}` } }, true);
+        }
         settleAll({ outcome: "fail", reason: { code: reply.code, enhanced: reply.enhanced, text: `${c.mx} [${c.ip}]: ${reply.text}` } }, true);
         break;
       }
@@ -178,7 +187,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
         // RCPT was refused before keeps that answer: it is about its mailbox (550 5.1.1 still
         // suppresses), the transaction's is not.
         for (const r of tx.rcpts) {
-          const rcpt = rcpts.find((x) => x.email === r.to);
+          const rcpt = rcpts.find((x) => wire.get(x.id) === r.to);
           if (!rcpt || r.accepted || results.has(rcpt.id)) continue;
           settle(rcpt, r.reply.synthetic ? { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } } : classifyRcptReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
         }
@@ -197,7 +206,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
       const again: JobRecipient[] = [];
       let delivered = 0;
       for (const r of tx.rcpts) {
-        const rcpt = batch.find((x) => x.email === r.to);
+        const rcpt = batch.find((x) => wire.get(x.id) === r.to);
         if (!rcpt) continue;
         if (!r.accepted && r.reply.synthetic) settle(rcpt, { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } }, true);
         else if (!r.accepted && isTooManyRecipients(r.reply.code)) again.push(rcpt);
@@ -211,13 +220,13 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
       if (again.length === 0) break;
       if (delivered === 0 || round >= MAX_RCPT_ROUNDS || !session.usable) {
         for (const rcpt of again) {
-          const r = tx.rcpts.find((x) => x.to === rcpt.email)!;
+          const r = tx.rcpts.find((x) => x.to === wire.get(rcpt.id))!;
           settle(rcpt, classifyRcptReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
         }
         break;
       }
       batch = again;
-      const next = await session.send({ ...transaction, to: batch.map((r) => r.email) });
+      const next = await session.send({ ...transaction, to: batch.map((r) => wire.get(r.id)!) });
       if (!next.ok) {
         // Only this round's recipients are left, the others are settled: no other host for them now.
         session.close();
@@ -314,4 +323,18 @@ async function candidates(deps: DeliverDeps, domain: string): Promise<Candidate[
       return out;
     }
   }
+}
+
+/**
+ * `local@domain` for the envelope: with an ASCII local part, the domain in A-labels (punycode),
+ * which any server takes; a UTF-8 local part stays as it is (it needs SMTPUTF8 whatever the
+ * domain, RFC 6531 §3.2). An address whose domain does not convert is left alone.
+ */
+export function wireAddress(address: string): string {
+  const at = address.lastIndexOf("@");
+  if (at < 0 || isAscii(address)) return address;
+  const local = address.slice(0, at);
+  if (!isAscii(local)) return address;
+  const ascii = domainToASCII(address.slice(at + 1));
+  return ascii ? `${local}@${ascii}` : address;
 }

@@ -109,7 +109,9 @@ export async function sendMessage(store: Store, input: SendMessageInput, opts: S
   }
 
   const messageId = newMessageId(from);
-  const smtputf8 = needsSmtpUtf8({ from, to, cc, replyTo }) || bcc.some((m) => m.utf8Local);
+  // Only what the headers carry makes the message need SMTPUTF8; a Bcc address is never written,
+  // so a UTF-8 one needs it for its own RCPT only (src/smtp/transaction.ts).
+  const smtputf8 = needsSmtpUtf8({ from, to, cc, replyTo });
   const composed = composeMessage({
     utf8Headers: smtputf8,
     from, to, cc, replyTo,

@@ -88,8 +88,14 @@ export async function runTransaction(ctx: TransactionContext, tx: Transaction): 
   if (fromProblem) return refuse(553, "5.1.7", `bad sender address: ${fromProblem}`);
   if (tx.to.length === 0) return { ok: false, error: { kind: "refused", command: "RCPT TO", message: "no recipients" }, rcpts: [] };
 
-  const smtputf8 = Boolean(tx.smtputf8) || !isAscii(tx.from) || tx.to.some((a) => !isAscii(a));
-  if (smtputf8 && !ext.has("SMTPUTF8")) return refuse(553, "5.6.7", "non-ASCII address or header needs SMTPUTF8, not offered");
+  // RFC 6531: a UTF-8 message or sender needs SMTPUTF8 for the whole transaction; a recipient
+  // whose own address is UTF-8 needs it only for itself, so without it that recipient alone is
+  // refused (5.6.7, below) and the others still go.
+  const utf8Rcpts = tx.to.some((a) => !isAscii(a));
+  const utf8Message = Boolean(tx.smtputf8) || !isAscii(tx.from);
+  const offered = ext.has("SMTPUTF8");
+  if (utf8Message && !offered) return refuse(553, "5.6.7", "non-ASCII address or header needs SMTPUTF8, not offered");
+  const smtputf8 = offered && (utf8Message || utf8Rcpts);
   if (msg.eightBit && !ext.has("8BITMIME")) return refuse(554, "5.6.3", "8-bit message body needs 8BITMIME, not offered");
   const limit = sizeLimit(ext);
   if (limit && msg.size > limit) return refuse(552, "5.3.4", `message of ${msg.size} octets exceeds the server's SIZE ${limit}`);
@@ -99,12 +105,16 @@ export async function runTransaction(ctx: TransactionContext, tx: Transaction): 
 
   // Recipients refused locally get their synthetic reply now and are never sent.
   const rcpts: (RecipientResult | null)[] = tx.to.map((to) => {
+    if (!offered && !isAscii(to)) return { to, reply: syntheticReply(553, "5.6.7", "non-ASCII recipient address needs SMTPUTF8, not offered"), accepted: false };
     const problem = addressProblem(to, false) ?? (lineOctets(rcptLine(to)) > MAX_COMMAND_LINE ? "RCPT TO command line longer than 512 octets" : null);
     return problem ? { to, reply: syntheticReply(553, "5.1.3", `bad recipient address: ${problem}`), accepted: false } : null;
   });
   const toSend = tx.to.filter((_, i) => rcpts[i] === null);
   if (toSend.length === 0) {
-    return refuse(553, "5.1.3", "no valid recipient address", "RCPT TO", rcpts as RecipientResult[]);
+    const only = (rcpts as RecipientResult[]).every((r) => r.reply.enhanced === "5.6.7");
+    return only
+      ? refuse(553, "5.6.7", "non-ASCII recipient address needs SMTPUTF8, not offered", "RCPT TO", rcpts as RecipientResult[])
+      : refuse(553, "5.1.3", "no valid recipient address", "RCPT TO", rcpts as RecipientResult[]);
   }
 
   const learned = (): RecipientResult[] => rcpts.filter((r): r is RecipientResult => r !== null);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deliverJob, type DeliverDeps, type JobMessage } from "../../src/delivery/deliver.js";
+import { deliverJob, wireAddress, type DeliverDeps, type JobMessage } from "../../src/delivery/deliver.js";
 import { SessionPool } from "../../src/delivery/pool.js";
 import { createResolver } from "../../src/dns/resolver.js";
 import type { Resolver } from "../../src/dns/types.js";
@@ -125,5 +125,17 @@ describe("deliverJob to a server that limits its recipients per transaction", ()
         expect(r.result.reason).toMatchObject({ code: refusal.code, text: refusal.text });
       }
     }
+  });
+});
+
+describe("wireAddress (the envelope form of an address)", () => {
+  it.each([
+    ["info@müller.example", "info@xn--mller-kva.example"], // ASCII local part: A-labels, no SMTPUTF8 needed
+    ["jörg@müller.example", "jörg@müller.example"], // a UTF-8 local part needs SMTPUTF8 anyway
+    ["plain@example.com", "plain@example.com"],
+    ['"a@b"@bücher.example', '"a@b"@xn--bcher-kva.example'], // the domain is what follows the last "@"
+    ["no-at-sign", "no-at-sign"],
+  ])("%s → %s", (address, expected) => {
+    expect(wireAddress(address)).toBe(expected);
   });
 });

@@ -83,6 +83,35 @@ describe("SMTP sessions in the engine", () => {
     await mx.close();
   });
 
+  it("sends an ASCII mailbox at an internationalised domain as A-labels, so it needs no SMTPUTF8", async () => {
+    const mx = await startMailServer({ options: { hideSMTPUTF8: true } });
+    h.publish(mxFor("xn--mller-kva.example"));
+    const w = await h.worker({ smtpPort: mx.port });
+    const m = await h.send({ to: "info@müller.example" });
+    const [r] = await h.settle(m.id);
+    // Delivered by a server without SMTPUTF8: the RCPT went in ASCII (smtp-server shows the
+    // domain decoded again).
+    expect(r).toMatchObject({ status: "delivered", email: "info@müller.example" });
+    expect(mx.received.map((t) => t.to)).toEqual([["info@müller.example"]]);
+    await w.stop();
+    await mx.close();
+  });
+
+  it("fails only a Bcc recipient whose address is UTF-8 when the server lacks SMTPUTF8; the others are delivered", async () => {
+    const mx = await startMailServer({ options: { hideSMTPUTF8: true } });
+    h.publish(mxFor("mixed8.example"));
+    const w = await h.worker({ smtpPort: mx.port });
+    const m = await h.send({ to: "anna@mixed8.example", bcc: ["jörg@mixed8.example"] });
+    const rows = await h.settle(m.id);
+    expect(Object.fromEntries(rows.map((r) => [r.email, [r.status, r.lastEnhanced]]))).toEqual({
+      "anna@mixed8.example": ["delivered", null],
+      "jörg@mixed8.example": ["failed", "5.6.7"],
+    });
+    expect(mx.received.map((t) => t.to)).toEqual([["anna@mixed8.example"]]);
+    await w.stop();
+    await mx.close();
+  });
+
   it("reuses a warm connection for the next message to the same host", async () => {
     const mx = await startMailServer();
     h.publish(mxFor("reuse.example"));

@@ -126,10 +126,23 @@ describe("SMTP session with smtp-server", () => {
     const server = await serve({ hideSMTPUTF8: true, onMailFrom: (_a, _s, cb) => (mails++, cb()) });
     const session = await open(server.port);
     const r = await session.send({ from: "s@sender.test", to: ["jörg@rcpt.test"], data: Buffer.from("hi\r\n") });
-    expect(r).toMatchObject({ ok: false, error: { kind: "reply", command: "MAIL FROM", reply: { code: 553, enhanced: "5.6.7", synthetic: true } } });
+    expect(r).toMatchObject({ ok: false, error: { kind: "reply", command: "RCPT TO", reply: { code: 553, enhanced: "5.6.7", synthetic: true } }, rcpts: [{ to: "jörg@rcpt.test", accepted: false, reply: { enhanced: "5.6.7" } }] });
     const forced = await session.send({ from: "s@sender.test", to: ["a@rcpt.test"], data: Buffer.from("hi\r\n"), smtputf8: true });
-    expect(forced.ok).toBe(false);
+    expect(forced).toMatchObject({ ok: false, error: { command: "MAIL FROM", reply: { code: 553, enhanced: "5.6.7", synthetic: true } } });
+    const sender = await session.send({ from: "jörg@sender.test", to: ["a@rcpt.test"], data: Buffer.from("hi\r\n") });
+    expect(sender).toMatchObject({ ok: false, error: { command: "MAIL FROM", reply: { enhanced: "5.6.7" } } });
     expect(mails).toBe(0);
+  });
+
+  it("without SMTPUTF8 refuses only the recipients whose own address is UTF-8, and sends to the others", async () => {
+    const server = await serve({ hideSMTPUTF8: true });
+    const session = await open(server.port);
+    const r = await session.send({ from: "s@sender.test", to: ["a@rcpt.test", "jörg@rcpt.test", "b@rcpt.test"], data: Buffer.from("hi\r\n") });
+    expect(r).toMatchObject({ ok: true, data: { code: 250 } });
+    if (!r.ok) return;
+    expect(r.rcpts.map((x) => [x.to, x.accepted])).toEqual([["a@rcpt.test", true], ["jörg@rcpt.test", false], ["b@rcpt.test", true]]);
+    expect(r.rcpts[1]!.reply).toMatchObject({ code: 553, enhanced: "5.6.7", synthetic: true });
+    expect(server.received.map((m) => m.to)).toEqual([["a@rcpt.test", "b@rcpt.test"]]);
   });
 
   it("sends SMTPUTF8 and BODY=8BITMIME when they are needed and offered", async () => {
