@@ -1,7 +1,7 @@
 /** Reading messages: one message with its recipients, and the filtered, paginated list. Every query is scoped to one account. */
 import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { messages, recipients } from "../db/schema.js";
+import { attempts, messages, recipients } from "../db/schema.js";
 import { notFound } from "../lib/errors.js";
 import type { MessageStatus, RecipientStatus } from "./status.js";
 
@@ -24,7 +24,23 @@ type MessageSummaryRow = Pick<MessageRow, keyof typeof messageColumns>;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-function recipientView(r: RecipientRow) {
+type AttemptRow = typeof attempts.$inferSelect;
+
+/** The attempts row as the API shows it (also the shape of the timeline's attempt entries). */
+export function attemptView(a: AttemptRow) {
+  return {
+    id: a.id,
+    at: a.startedAt.toISOString(),
+    outcome: a.outcome as "delivered" | "deferred" | "bounced" | "failed",
+    mx: a.mx,
+    ip: a.ip,
+    tls: a.tlsVersion && a.tlsCipher ? { version: a.tlsVersion, cipher: a.tlsCipher } : null,
+    smtp: { code: a.code, enhanced: a.enhanced, text: a.text },
+    duration_ms: a.durationMs,
+  };
+}
+
+function recipientView(r: RecipientRow, history?: AttemptRow[]) {
   return {
     id: r.id,
     email: r.email,
@@ -37,10 +53,11 @@ function recipientView(r: RecipientRow) {
     ip: r.ip,
     tls: r.tls ?? null,
     delivered_at: iso(r.deliveredAt),
+    ...(history ? { history: history.map(attemptView) } : {}),
   };
 }
 
-function messageView(m: MessageSummaryRow, rcpts: RecipientRow[]) {
+function messageView(m: MessageSummaryRow, rcpts: RecipientRow[], history?: Map<string, AttemptRow[]>) {
   return {
     id: m.id,
     message_id: m.messageId,
@@ -55,7 +72,7 @@ function messageView(m: MessageSummaryRow, rcpts: RecipientRow[]) {
     size: m.size,
     scheduled_at: iso(m.scheduledAt),
     created_at: m.createdAt.toISOString(),
-    recipients: rcpts.map(recipientView),
+    recipients: rcpts.map((r) => recipientView(r, history ? (history.get(r.id) ?? []) : undefined)),
   };
 }
 export type MessageView = ReturnType<typeof messageView>;
@@ -67,12 +84,14 @@ export async function getMessage(db: Db, accountId: string, id: string): Promise
     .from(messages)
     .where(and(eq(messages.id, id), eq(messages.accountId, accountId)));
   if (!m) throw notFound("message");
-  const rcpts = await db
-    .select()
-    .from(recipients)
-    .where(and(eq(recipients.messageId, id), eq(recipients.accountId, accountId)))
-    .orderBy(asc(recipients.id));
-  return messageView(m, rcpts);
+  const [rcpts, tries] = await Promise.all([
+    db.select().from(recipients).where(and(eq(recipients.messageId, id), eq(recipients.accountId, accountId))).orderBy(asc(recipients.id)),
+    // Through the attempts key (message_id, id): ids grow with time, so this is oldest first.
+    db.select().from(attempts).where(and(eq(attempts.messageId, id), eq(attempts.accountId, accountId))).orderBy(asc(attempts.id)),
+  ]);
+  const history = new Map<string, AttemptRow[]>();
+  for (const a of tries) history.set(a.recipientId, [...(history.get(a.recipientId) ?? []), a]);
+  return messageView(m, rcpts, history);
 }
 
 export interface ListFilter {

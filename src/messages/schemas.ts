@@ -165,6 +165,20 @@ export const sendMessageResponse = z
 
 const smtpReply = z.object({ code: z.number().int().nullable(), enhanced: z.string().nullable(), text: z.string().nullable() });
 
+/** One try to deliver one recipient (an attempts row), as GET /messages/{id} and the timeline show it. */
+export const attemptView = z
+  .object({
+    id: z.string(),
+    at: z.string().openapi({ description: "When the try started (RFC 3339)." }),
+    outcome: z.enum(["delivered", "deferred", "bounced", "failed"]),
+    mx: z.string().nullable(),
+    ip: z.string().nullable(),
+    tls: z.object({ version: z.string(), cipher: z.string() }).nullable(),
+    smtp: smtpReply,
+    duration_ms: z.number().int(),
+  })
+  .openapi("Attempt");
+
 export const recipientDetail = z
   .object({
     id: z.string(),
@@ -178,6 +192,7 @@ export const recipientDetail = z
     ip: z.string().nullable(),
     tls: z.object({ version: z.string(), cipher: z.string() }).nullable(),
     delivered_at: z.string().nullable(),
+    history: z.array(attemptView).optional().openapi({ description: "Every try, oldest first (GET /messages/{id} only; lists leave it out)." }),
   })
   .openapi("Recipient");
 

@@ -5,6 +5,7 @@ import { buildApp } from "../../src/http/app.js";
 import { createKey } from "../../src/keys/keys.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { engineHarness, type EngineHarness } from "../helpers/engine.js";
+import { getMessage } from "../../src/messages/queries.js";
 import { startMailServer } from "../helpers/mail-server.js";
 import { testCertificate } from "../helpers/smtp-servers.js";
 
@@ -30,6 +31,9 @@ describe("SMTP sessions in the engine", () => {
     expect(r!.status).toBe("delivered");
     expect(r!.tls).toMatchObject({ version: expect.stringMatching(/^TLSv1\.[23]$/), cipher: expect.any(String) });
     expect(mx.received[0]!.tls).toBe(true);
+    // The try itself carries the same TLS (GET /messages/{id}'s history).
+    const shown = await getMessage(h.store.db, h.accountId, m.id);
+    expect(shown.recipients[0]!.history).toEqual([expect.objectContaining({ outcome: "delivered", tls: r!.tls, smtp: expect.objectContaining({ code: 250 }) })]);
     await w.stop();
     await mx.close();
   });
@@ -238,6 +242,15 @@ describe("SMTP sessions in the engine", () => {
       tls: null,
       delivered_at: expect.any(String),
     });
+    // Every try, oldest first, with its host, TLS, reply and duration.
+    expect(got.recipients[0].history).toEqual([
+      { id: expect.stringMatching(/^att_/), at: expect.any(String), outcome: "deferred", mx: "mx.api.example", ip: "127.0.0.1", tls: null, smtp: { code: 451, enhanced: "4.7.1", text: "4.7.1 Try later" }, duration_ms: expect.any(Number) },
+      { id: expect.stringMatching(/^att_/), at: expect.any(String), outcome: "delivered", mx: "mx.api.example", ip: "127.0.0.1", tls: null, smtp: { code: 250, enhanced: null, text: expect.stringContaining("queued") }, duration_ms: expect.any(Number) },
+    ]);
+    expect(Date.parse(got.recipients[0].history[0].at)).toBeLessThanOrEqual(Date.parse(got.recipients[0].history[1].at));
+    // Lists stay light: no history there.
+    const listed = (await (await app.request(`/messages?limit=1`, auth)).json()) as any;
+    expect(listed.data[0].recipients[0]).not.toHaveProperty("history");
     const tl = (await (await app.request(`/messages/${m.id}/events`, auth)).json()) as any;
     const kinds = tl.data.map((e: any) => (e.type === "attempt" ? `attempt:${e.data.smtp.code}` : e.type));
     expect(kinds).toEqual(["email.accepted", "attempt:451", "email.deferred", "attempt:250", "email.delivered"]);
