@@ -170,7 +170,11 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
     where.tls = session.tls;
     tx ??= await session.send(transaction);
     if (!tx.ok) {
-      session.close();
+      // A refusal (or our own refusal before sending) leaves a healthy connection: it goes back
+      // warm (the next transaction starts with RSET) and is QUIT politely when it expires.
+      // Anything else (timeout, drop, protocol error) leaves it in an unknown state: closed.
+      if (tx.error.kind === "reply" && session.usable) deps.pool.give(key, session);
+      else session.close();
       const reply = tx.error.reply;
       if (reply?.synthetic) {
         // We refused before sending (SIZE exceeded, SMTPUTF8 or 8BITMIME needed but not

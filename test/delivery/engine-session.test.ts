@@ -116,6 +116,21 @@ describe("SMTP sessions in the engine", () => {
     await mx.close();
   });
 
+  it("keeps a connection whose transaction was refused (550 to MAIL FROM) for the next message: RSET, not a new connection", async () => {
+    let mails = 0;
+    const mx = await startMailServer({ options: { onMailFrom: (_a, _s, cb) => (++mails === 1 ? cb(Object.assign(new Error("5.7.1 Not now"), { responseCode: 550 })) : cb()) } });
+    h.publish(mxFor("refusedonce.example"));
+    const w = await h.worker({ smtpPort: mx.port });
+    const a = await h.send({ to: "one@refusedonce.example" });
+    expect((await h.settle(a.id))[0]).toMatchObject({ status: "bounced", lastCode: 550 });
+    const b = await h.send({ to: "two@refusedonce.example" });
+    expect((await h.settle(b.id))[0]!.status).toBe("delivered");
+    expect(mx.received.map((t) => t.to)).toEqual([["two@refusedonce.example"]]);
+    expect(mx.connections).toBe(1);
+    await w.stop();
+    await mx.close();
+  });
+
   it("reuses a warm connection for the next message to the same host", async () => {
     const mx = await startMailServer();
     h.publish(mxFor("reuse.example"));
