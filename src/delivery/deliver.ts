@@ -4,12 +4,11 @@
  * guard, walks the MX hosts in order, and returns one classified result per recipient.
  * Knows nothing of SQL: the worker records what this returns.
  */
-import { domainToASCII } from "node:url";
 import { resolveDestinations } from "../dns/mx.js";
 import { checkDestination } from "../dns/guard.js";
 import type { Resolver } from "../dns/types.js";
-import { isAscii } from "../smtp/commands.js";
-import { openSession, type SmtpSession, type SmtpTimeouts } from "../smtp/connection.js";
+import { wireAddress } from "../smtp/commands.js";
+import { openSession, type Reply, type SmtpSession, type SmtpTimeouts } from "../smtp/connection.js";
 import type { EncodedMessage } from "../smtp/data.js";
 import { bounceKind, classifyRcptReply, classifyReply, defer, fail, isTooManyRecipients, type Classified } from "./classify.js";
 import { applyPolicy, type MtaStsFetcher } from "./mta-sts.js";
@@ -82,16 +81,28 @@ interface Candidate {
 
 /** Delivers one job; never throws for network or protocol trouble (those are outcomes). */
 export async function deliverJob(deps: DeliverDeps, message: JobMessage, domain: string, rcpts: JobRecipient[]): Promise<RecipientResult[]> {
-  const used: SmtpSession[] = [];
-  const track = (s: SmtpSession) => (used.push(s), deps.live?.add(s), s);
+  // The sessions this job holds are in deps.live until it hands them back or closes them (a
+  // session handed back may be taken by another job at once: it is that job's then).
+  const held = new Set<SmtpSession>();
+  const sessions: Sessions = {
+    hold: (s) => (held.add(s), deps.live?.add(s), s),
+    giveBack: (key, s) => (held.delete(s), deps.live?.delete(s), deps.pool.give(key, s)),
+    close: (s) => (held.delete(s), deps.live?.delete(s), s.close()),
+  };
   try {
-    return await deliverWith(deps, message, domain, rcpts, track);
+    return await deliverWith(deps, message, domain, rcpts, sessions);
   } finally {
-    for (const s of used) deps.live?.delete(s);
+    for (const s of held) deps.live?.delete(s);
   }
 }
 
-async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: string, rcpts: JobRecipient[], track: (s: SmtpSession) => SmtpSession): Promise<RecipientResult[]> {
+interface Sessions {
+  hold(s: SmtpSession): SmtpSession;
+  giveBack(key: string, s: SmtpSession): void;
+  close(s: SmtpSession): void;
+}
+
+async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: string, rcpts: JobRecipient[], sessions: Sessions): Promise<RecipientResult[]> {
   const now = deps.now ?? Date.now;
   const started = now();
   const startedAt = new Date(started);
@@ -136,8 +147,20 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
   const wire = new Map(rcpts.map((r) => [r.id, wireAddress(r.email)]));
   let last: Classified = defer("no destination host could be reached", "4.4.1");
   let triedAny = false;
+  // Shutting down (the worker's grace period ended): no new host, connection or transaction;
+  // what is left is reported as not tried, and the worker gives those leases back.
+  let halted = false;
+  const halt = () => (halted = deps.halted?.() ?? false);
+  /** A transaction's recipients refused at RCPT keep their own answer (their mailbox's). */
+  const settleRefused = (learned: readonly { to: string; reply: Reply; accepted: boolean }[], among: readonly JobRecipient[]) => {
+    for (const r of learned) {
+      const rcpt = among.find((x) => wire.get(x.id) === r.to);
+      if (!rcpt || r.accepted || results.has(rcpt.id)) continue;
+      settle(rcpt, r.reply.synthetic ? { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } } : classifyRcptReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
+    }
+  };
   for (const c of list.slice(0, deps.maxAddresses ?? 5)) {
-    if (deps.halted?.()) break; // shutting down: no new host, no new connection
+    if (halt()) break;
     where = { mx: c.mx, ip: c.ip, tls: null };
     // Sessions opened under a required-TLS policy are pooled apart from opportunistic ones.
     const key = `${c.ip}:${c.port}:${tls}`;
@@ -146,10 +169,10 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
     // fewer per message). No 250 to it — the server closed the idle connection meanwhile —
     // means nothing was taken: the transaction goes again on a fresh connection.
     let session = deps.pool.take(key);
-    if (session) track(session);
+    if (session) sessions.hold(session);
     let tx = session ? await session.send(transaction, { reset: true }) : null;
     if (session && tx && !tx.ok && tx.error.command === "RSET") {
-      session.close();
+      sessions.close(session);
       session = null;
       tx = null;
     }
@@ -164,7 +187,13 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
         }
         continue;
       }
-      session = track(opened.session);
+      session = sessions.hold(opened.session);
+      // The grace period may have ended while this connection was being opened: it must not
+      // start a transaction now (the worker may be giving the leases back).
+      if (halt()) {
+        sessions.close(session);
+        break;
+      }
     }
     triedAny = true;
     where.tls = session.tls;
@@ -173,8 +202,8 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
       // A refusal (or our own refusal before sending) leaves a healthy connection: it goes back
       // warm (the next transaction starts with RSET) and is QUIT politely when it expires.
       // Anything else (timeout, drop, protocol error) leaves it in an unknown state: closed.
-      if (tx.error.kind === "reply" && session.usable) deps.pool.give(key, session);
-      else session.close();
+      if (tx.error.kind === "reply" && session.usable) sessions.giveBack(key, session);
+      else sessions.close(session);
       const reply = tx.error.reply;
       if (reply?.synthetic) {
         // We refused before sending (SIZE exceeded, SMTPUTF8 or 8BITMIME needed but not
@@ -190,11 +219,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
         // A permanent answer to this transaction (MAIL FROM or DATA refused). A recipient whose
         // RCPT was refused before keeps that answer: it is about its mailbox (550 5.1.1 still
         // suppresses), the transaction's is not.
-        for (const r of tx.rcpts) {
-          const rcpt = rcpts.find((x) => wire.get(x.id) === r.to);
-          if (!rcpt || r.accepted || results.has(rcpt.id)) continue;
-          settle(rcpt, r.reply.synthetic ? { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } } : classifyRcptReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
-        }
+        settleRefused(tx.rcpts, rcpts);
         settleAll(classifyReply(reply.code, reply.enhanced, reply.text), true, true);
         break;
       }
@@ -230,21 +255,28 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
         break;
       }
       batch = again;
+      if (halt()) break; // the round's recipients are reported not tried
       const next = await session.send({ ...transaction, to: batch.map((r) => wire.get(r.id)!) });
       if (!next.ok) {
-        // Only this round's recipients are left, the others are settled: no other host for them now.
-        session.close();
+        // Only this round's recipients are left, the others are settled: no other host for them
+        // now. Those refused at RCPT keep their own answer, as in the first round.
         const reply = next.error.reply;
+        if (next.error.kind === "reply" && session.usable) sessions.giveBack(key, session);
+        else sessions.close(session);
+        settleRefused(next.rcpts, batch);
         const outcome = reply && reply.code >= 500 && !reply.synthetic ? classifyReply(reply.code, reply.enhanced, reply.text) : defer(`${c.mx} [${c.ip}]: ${next.error.message}`, reply?.enhanced ?? "4.4.2");
         for (const rcpt of batch) if (!results.has(rcpt.id)) settle(rcpt, outcome, true, true);
+        session = null;
         break;
       }
       tx = next;
     }
-    deps.pool.give(key, session);
+    if (session) sessions.giveBack(key, session);
+    if (halted) break;
     settleAll(defer(`${c.mx} [${c.ip}] gave no answer for this recipient`, "4.4.2"), true);
     break;
   }
+  if (halted) settleAll(defer("not tried: the worker is shutting down", "4.3.2"), false);
   settleAll(last, triedAny);
   return rcpts.map((r) => results.get(r.id)!);
 }
@@ -327,18 +359,4 @@ async function candidates(deps: DeliverDeps, domain: string): Promise<Candidate[
       return out;
     }
   }
-}
-
-/**
- * `local@domain` for the envelope: with an ASCII local part, the domain in A-labels (punycode),
- * which any server takes; a UTF-8 local part stays as it is (it needs SMTPUTF8 whatever the
- * domain, RFC 6531 §3.2). An address whose domain does not convert is left alone.
- */
-export function wireAddress(address: string): string {
-  const at = address.lastIndexOf("@");
-  if (at < 0 || isAscii(address)) return address;
-  const local = address.slice(0, at);
-  if (!isAscii(local)) return address;
-  const ascii = domainToASCII(address.slice(at + 1));
-  return ascii ? `${local}@${ascii}` : address;
 }

@@ -156,6 +156,12 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       if (!msg) throw new Error(`message ${job.messageId} vanished`);
       const envelope = o.verp ? { ...msg, mailFrom: verpAddress(o.verp.key, job.recipients[0]!.id, o.verp.domain) } : msg;
       const results = await deliverJob(deps, envelope, job.domain, job.recipients.map((r) => ({ id: r.id, email: r.email })));
+      if (halted && results.every((r) => !r.attempted)) {
+        // Stopped before anything was sent: the recipients go back due now, not deferred.
+        await releaseLeases(o.store, id, job.recipients.map((r) => r.id), now()).catch(() => {});
+        job.recipients.forEach((r) => held.delete(r.id));
+        return;
+      }
       const jitter = Math.random();
       results.forEach((r, i) => pending.push(toFinished(msg, r, job.recipients[i]!, jitter)));
       scheduleFlush();
@@ -279,7 +285,9 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         // end wakes us) or were locked by another worker's claim for a moment (look again soon).
         const due = room > 0 ? await nextDueAt(o.store) : null;
         const untilDue = due ? due.getTime() - now().getTime() : Infinity;
-        const wait = untilDue <= 0 && full.length > 0 ? (o.pollMs ?? 5_000) : Math.max(5, Math.min(o.pollMs ?? 5_000, untilDue));
+        // (Checked again within a second at most: other domains' retries, which no NOTIFY
+        // announces, are behind the capped ones in the due order.)
+        const wait = untilDue <= 0 && full.length > 0 ? Math.min(o.pollMs ?? 5_000, 1_000) : Math.max(5, Math.min(o.pollMs ?? 5_000, untilDue));
         if (woken || stopping) continue;
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, wait);

@@ -15,6 +15,7 @@
  *   names no address — the single candidate. Several, or an address that is no candidate → none.
  */
 import { bounceKind } from "../delivery/classify.js";
+import { wireAddress } from "../smtp/commands.js";
 import type { AsyncChange } from "../messages/async-outcome.js";
 import { COMPLAINT_TYPES, type FeedbackReport } from "./arf.js";
 import type { Dsn } from "./dsn.js";
@@ -39,12 +40,19 @@ export interface Decision {
   notes: Note[];
 }
 
+/**
+ * One form of an address for comparing: lower case, and an internationalised domain in A-labels,
+ * since the envelope carried it so (src/smtp/commands.ts wireAddress) and a report names the
+ * recipient as RCPT TO did, or in the Unicode form it was submitted in.
+ */
+const comparable = (address: string) => wireAddress(address.trim()).toLowerCase();
+
 /** The candidate for an address, or for no address the single candidate. */
 function pick(candidates: readonly Candidate[], addresses: readonly (string | null)[]): Candidate | null {
-  const named = addresses.filter((a): a is string => a !== null).map((a) => a.toLowerCase());
+  const named = addresses.filter((a): a is string => a !== null).map(comparable);
   if (named.length === 0) return candidates.length === 1 ? candidates[0]! : null;
   for (const a of named) {
-    const c = candidates.find((x) => x.emailKey === a);
+    const c = candidates.find((x) => comparable(x.emailKey) === a);
     if (c) return c;
   }
   return null;
@@ -117,7 +125,7 @@ export function decideArf(arf: FeedbackReport, candidates: readonly Candidate[])
 
 /** A non-standard bounce the classifier is sure of, for an unambiguous recipient only. */
 export function decidePlain(b: PlainBounce, candidates: readonly Candidate[]): Decision {
-  const named = b.addresses.filter((a) => candidates.some((c) => c.emailKey === a));
+  const named = b.addresses.filter((a) => candidates.some((c) => comparable(c.emailKey) === comparable(a)));
   const c = named.length === 1 ? pick(candidates, named) : named.length === 0 && b.addresses.length === 0 ? pick(candidates, []) : null;
   if (!c) {
     const why = named.length > 1 ? "several recipients named" : b.addresses.length ? "names no recipient of this transaction" : "no recipient named and several candidates";

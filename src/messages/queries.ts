@@ -86,11 +86,15 @@ export async function getMessage(db: Db, accountId: string, id: string): Promise
   if (!m) throw notFound("message");
   const [rcpts, tries] = await Promise.all([
     db.select().from(recipients).where(and(eq(recipients.messageId, id), eq(recipients.accountId, accountId))).orderBy(asc(recipients.id)),
-    // Through the attempts key (message_id, id): ids grow with time, so this is oldest first.
-    db.select().from(attempts).where(and(eq(attempts.messageId, id), eq(attempts.accountId, accountId))).orderBy(asc(attempts.id)),
+    // Through the attempts key (message_id, …); oldest first by when each try started.
+    db.select().from(attempts).where(and(eq(attempts.messageId, id), eq(attempts.accountId, accountId))).orderBy(asc(attempts.startedAt), asc(attempts.id)),
   ]);
   const history = new Map<string, AttemptRow[]>();
-  for (const a of tries) history.set(a.recipientId, [...(history.get(a.recipientId) ?? []), a]);
+  for (const a of tries) {
+    const list = history.get(a.recipientId);
+    if (list) list.push(a);
+    else history.set(a.recipientId, [a]);
+  }
   return messageView(m, rcpts, history);
 }
 

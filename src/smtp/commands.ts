@@ -4,6 +4,7 @@
  * never "cleaned", when they hold CR, LF, NUL, other controls, or `<`, `>` or white space outside
  * a quoted local part. Pure.
  */
+import { domainToASCII } from "node:url";
 import type { Reply } from "./reply.js";
 
 /** RFC 5321 §4.5.3.1.4: a command line is at most 512 octets, CRLF included. */
@@ -100,3 +101,17 @@ export function mailLine(from: string, p: MailParams): string {
 }
 
 export const rcptLine = (to: string): string => `RCPT TO:<${to}>`;
+
+/**
+ * `local@domain` for the envelope: with an ASCII local part, the domain in A-labels (punycode),
+ * which any server takes; a UTF-8 local part stays as it is (it needs SMTPUTF8 whatever the
+ * domain, RFC 6531 §3.2). An address whose domain does not convert is left alone.
+ */
+export function wireAddress(address: string): string {
+  const at = address.lastIndexOf("@");
+  if (at < 0 || isAscii(address)) return address;
+  const local = address.slice(0, at);
+  if (!isAscii(local)) return address;
+  const ascii = domainToASCII(address.slice(at + 1));
+  return ascii ? `${local}@${ascii}` : address;
+}

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deliverJob, wireAddress, type DeliverDeps, type JobMessage } from "../../src/delivery/deliver.js";
+import { deliverJob, type DeliverDeps, type JobMessage } from "../../src/delivery/deliver.js";
 import { SessionPool } from "../../src/delivery/pool.js";
 import { createResolver } from "../../src/dns/resolver.js";
 import type { Resolver } from "../../src/dns/types.js";
@@ -7,6 +7,7 @@ import type { SmtpSession } from "../../src/smtp/connection.js";
 import { encodeData } from "../../src/smtp/data.js";
 import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
 import { startMailServer, type MailServer } from "../helpers/mail-server.js";
+import { scriptedServer } from "../helpers/smtp-servers.js";
 
 let dns: DnsServer;
 let mail: MailServer;
@@ -128,14 +129,37 @@ describe("deliverJob to a server that limits its recipients per transaction", ()
   });
 });
 
-describe("wireAddress (the envelope form of an address)", () => {
-  it.each([
-    ["info@müller.example", "info@xn--mller-kva.example"], // ASCII local part: A-labels, no SMTPUTF8 needed
-    ["jörg@müller.example", "jörg@müller.example"], // a UTF-8 local part needs SMTPUTF8 anyway
-    ["plain@example.com", "plain@example.com"],
-    ['"a@b"@bücher.example', '"a@b"@xn--bcher-kva.example'], // the domain is what follows the last "@"
-    ["no-at-sign", "no-at-sign"],
-  ])("%s → %s", (address, expected) => {
-    expect(wireAddress(address)).toBe(expected);
+describe("deliverJob's further rounds after 452", () => {
+  it("keeps each recipient's own RCPT answer when a later round's DATA command is refused", async () => {
+    const lines: string[] = [];
+    const srv = await scriptedServer(async (p) => {
+      const read = async (n: number) => { for (let i = 0; i < n; i++) lines.push((await p.line()) ?? "<closed>"); };
+      await p.send("220 mx.rounds.test ESMTP\r\n");
+      await read(1); // EHLO
+      await p.send("250-mx.rounds.test\r\n250 PIPELINING\r\n");
+      await read(5); // MAIL, RCPT a, b, c, DATA
+      await p.send("250 ok\r\n250 ok\r\n452 4.5.3 Too many recipients\r\n452 4.5.3 Too many recipients\r\n354 go\r\n");
+      await p.until("\r\n.\r\n");
+      await p.send("250 2.0.0 queued\r\n");
+      await read(4); // MAIL, RCPT b, c, DATA
+      await p.send("250 ok\r\n550 5.1.1 No such user\r\n250 ok\r\n554 5.7.1 Not today\r\n");
+      await read(1); // RSET or QUIT, or the close
+    });
+    const zone = await startDnsServer({ "rounds.test": { MX: [{ preference: 10, exchange: "mx.rounds.test" }] }, "mx.rounds.test": { A: ["127.0.0.1"] } });
+    const pool = new SessionPool<SmtpSession>({ idleMs: 1_000, maxUses: 100 });
+    try {
+      const deps: DeliverDeps = { resolver: createResolver({ servers: [zone.address] }), allowNetworks: ["127.0.0.0/8"], smtpPort: srv.port, heloName: "test.local", pool, timeouts: { quit: 200 } };
+      const results = await deliverJob(deps, message, "rounds.test", ["a", "b", "c"].map((l) => ({ id: l, email: `${l}@rounds.test` })));
+      expect(results.map((r) => [r.recipient.id, r.result.outcome, r.result.reason.code, r.result.bounceKind ?? null])).toEqual([
+        ["a", "delivered", 250, null],
+        ["b", "bounce", 550, "hard"], // its own mailbox answer, so it is suppressed
+        ["c", "bounce", 554, "soft"], // the transaction's refusal
+      ]);
+      expect(lines.filter((l) => l.startsWith("RCPT"))).toEqual(["RCPT TO:<a@rounds.test>", "RCPT TO:<b@rounds.test>", "RCPT TO:<c@rounds.test>", "RCPT TO:<b@rounds.test>", "RCPT TO:<c@rounds.test>"]);
+    } finally {
+      await pool.close();
+      await srv.close();
+      await zone.close();
+    }
   });
 });

@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { attempts, events, messages } from "../../src/db/schema.js";
 import { engineHarness, type EngineHarness } from "../helpers/engine.js";
 import { startMailServer } from "../helpers/mail-server.js";
-import { waitUntil } from "../helpers/smtp-servers.js";
+import { scriptedServer, waitUntil } from "../helpers/smtp-servers.js";
 
 let h: EngineHarness;
 beforeAll(async () => {
@@ -227,6 +227,31 @@ describe("the delivery engine", () => {
     expect(r).toMatchObject({ status: "deferred", lockedBy: null });
     expect(hung.received).toEqual([]);
     await hung.close();
+  });
+
+  it("on stop, never starts a transaction on a connection that was still opening when the grace ended; the recipient goes back due", async () => {
+    const seen: string[] = [];
+    const srv = await scriptedServer(async (p) => {
+      await new Promise((r) => setTimeout(r, 700)); // a slow greeting
+      await p.send("220 mx.slowgreet.example ESMTP\r\n");
+      for (;;) {
+        const line = await p.line();
+        if (line === null) return;
+        seen.push(line);
+        if (line.startsWith("EHLO")) await p.send("250-mx.slowgreet.example\r\n250 PIPELINING\r\n");
+        else if (line === "QUIT") return void (await p.send("221 bye\r\n"));
+        else await p.send("250 ok\r\n");
+      }
+    });
+    h.publish({ "slowgreet.example": { MX: [{ preference: 10, exchange: "mx.slowgreet.example" }] }, "mx.slowgreet.example": { A: ["127.0.0.1"] } });
+    const w = await h.worker({ smtpPort: srv.port, retry: { schedule: [60_000], lifetimeMs: 600_000 } });
+    const m = await h.send({ to: "user@slowgreet.example" });
+    await waitUntil(() => srv.peers.length >= 1, 3_000, "the connection");
+    await w.stop(100); // the grace ends while the greeting is still awaited
+    expect(seen.filter((l) => !l.startsWith("EHLO"))).toEqual([]); // no MAIL, no RCPT, no DATA
+    const [r] = await h.settle(m.id, ["queued"], 1_000);
+    expect(r).toMatchObject({ status: "queued", lockedBy: null, attempts: 0 });
+    await srv.close();
   });
 
   it("holds a scheduled message until its time", async () => {

@@ -29,6 +29,14 @@ describe("matching a report to recipients", () => {
     expect(targets(decideDsn(report, candidates))).toEqual(expected);
   });
 
+  it("matches a recipient at an internationalised domain whether the report names it in A-labels (as RCPT TO carried it) or Unicode", () => {
+    const idn: Candidate[] = [{ id: "rcpt_i", emailKey: "info@müller.example" }, { id: "rcpt_j", emailKey: "jörg@müller.example" }];
+    expect(targets(decideDsn(dsn(block({ finalRecipient: "INFO@xn--mller-kva.example" })), idn))).toEqual([["rcpt_i", "bounced"]]);
+    expect(targets(decideDsn(dsn(block({ finalRecipient: "jörg@MÜLLER.example" })), idn))).toEqual([["rcpt_j", "bounced"]]);
+    expect(targets(decideArf(arf({ originalRcptTo: ["info@xn--mller-kva.example"] }), idn))).toEqual([["rcpt_i", "complained"]]);
+    expect(targets(decidePlain({ code: 550, enhanced: "5.1.1", text: "gone", addresses: ["info@xn--mller-kva.example"] }, idn))).toEqual([["rcpt_i", "bounced"]]);
+  });
+
   it("DSN: hard bounces suppress, soft ones (5.2.2, 4.x.x failures, no status) do not", () => {
     const d = decideDsn(dsn(
       block({ finalRecipient: "a@x.test", status: "5.1.1" }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addressProblem, heloNameProblem, mailLine, parseExtensions, sizeLimit } from "../../src/smtp/commands.js";
+import { addressProblem, heloNameProblem, mailLine, parseExtensions, sizeLimit, wireAddress } from "../../src/smtp/commands.js";
 
 describe("command building", () => {
   const addresses: [string, boolean][] = [
@@ -54,5 +54,17 @@ describe("command building", () => {
     expect(sizeLimit(ext)).toBe(0);
     expect(sizeLimit(new Map([["SIZE", "35882577"]]))).toBe(35882577);
     expect(sizeLimit(new Map())).toBeNull();
+  });
+});
+
+describe("wireAddress (the envelope form of an address)", () => {
+  it.each([
+    ["info@müller.example", "info@xn--mller-kva.example"], // ASCII local part: A-labels, no SMTPUTF8 needed
+    ["jörg@müller.example", "jörg@müller.example"], // a UTF-8 local part needs SMTPUTF8 anyway
+    ["plain@example.com", "plain@example.com"],
+    ['"a@b"@bücher.example', '"a@b"@xn--bcher-kva.example'], // the domain is what follows the last "@"
+    ["no-at-sign", "no-at-sign"],
+  ])("%s → %s", (address, expected) => {
+    expect(wireAddress(address)).toBe(expected);
   });
 });
