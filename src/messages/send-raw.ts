@@ -59,8 +59,9 @@ export async function sendRawMessage(store: Store, input: SendRawInput, opts: Se
     addresses: { to: to.map((x) => x.address), cc: [], bcc: [], reply_to: [] },
     tags: input.tags ?? {},
     raw,
-    // UTF-8 addresses, or 8-bit bytes in the header section (RFC 6532), need SMTPUTF8.
-    smtputf8: sender.mailbox.utf8Local || to.some((x) => x.utf8Local) || /[\x80-\xff]/.test(raw.subarray(0, raw.indexOf("\r\n\r\n")).toString("latin1")),
+    // A UTF-8 sender, or 8-bit bytes in the header section (RFC 6532), make the message need
+    // SMTPUTF8; a UTF-8 envelope recipient needs it for its own RCPT only (src/smtp/transaction.ts).
+    smtputf8: sender.mailbox.utf8Local || /[\x80-\xff]/.test(raw.subarray(0, raw.indexOf("\r\n\r\n")).toString("latin1")),
     scheduledAt: null,
   });
 }

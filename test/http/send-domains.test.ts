@@ -117,6 +117,22 @@ describe("POST /messages/raw", () => {
     expect(got.body).toMatchObject({ subject: "Raw one", from: "Raw Sender <news@raw.example>" });
   });
 
+  it("marks a raw message as needing SMTPUTF8 for UTF-8 in its headers, not for a UTF-8 envelope recipient alone", async () => {
+    const a = await t.account("raw-utf8");
+    const created = await t.json("POST", "/domains", { key: a.key, body: { name: "rawutf8.example", algorithm: "ed25519-sha256" } });
+    publish(created.body);
+    await t.json("POST", `/domains/${created.body.id}/verify`, { key: a.key });
+    const send = (headers: string, to: string[]) =>
+      t.json("POST", "/messages/raw", { key: a.key, body: { from: "news@rawutf8.example", to, raw: Buffer.from(`From: news@rawutf8.example\n${headers}Subject: x\n\nhi\n`).toString("base64") } });
+    const flag = async (id: string) => (await t.store.db.select({ f: messages.smtputf8 }).from(messages).where(eq(messages.id, id)))[0]!.f;
+    const envelopeOnly = await send("To: undisclosed-recipients:;\n", ["jörg@example.org", "ann@example.org"]);
+    expect(envelopeOnly.status).toBe(202);
+    expect(await flag(envelopeOnly.body.id)).toBe(false);
+    const inHeaders = await send("To: jörg@example.org\n", ["jörg@example.org"]);
+    expect(inHeaders.status).toBe(202);
+    expect(await flag(inHeaders.body.id)).toBe(true);
+  });
+
   it("refuses a message that does not parse, a long line, and an unverified From domain, storing nothing", async () => {
     const a = await t.account("raw-bad");
     const b64 = (s: string) => Buffer.from(s).toString("base64");
