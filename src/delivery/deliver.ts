@@ -47,7 +47,7 @@ export interface DeliverDeps {
   pool: SessionPool<SmtpSession>;
   /** Sessions running a job's transactions right now (the worker closes them when a shutdown's grace ends). */
   live?: Set<SmtpSession>;
-  /** True once the worker shuts down: a job opens no new connection (its recipients are deferred). */
+  /** True once the worker shuts down: a job starts no new host, connection or transaction (what it did not try is reported not attempted). */
   halted?: () => boolean;
   /** MTA-STS policies (RFC 8461); one fetcher per process so its cache lives between jobs. */
   mtaSts?: MtaStsFetcher;
