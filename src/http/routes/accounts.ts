@@ -3,7 +3,7 @@ import { createAccount, listAccounts } from "../../accounts/accounts.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { requireScope } from "../middleware.js";
 import { createdKeySchema } from "./keys.js";
-import { pageQuery, pageResponse, pick, security } from "./shared.js";
+import { displayName, pageQuery, pageResponse, pick, security } from "./shared.js";
 
 const account = z.object({ id: z.string(), name: z.string(), created_at: z.string() }).openapi("Account");
 const accountCreated = account.extend({ api_key: createdKeySchema }).openapi("AccountCreated");
@@ -21,7 +21,7 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     request: {
       body: {
         required: true,
-        content: { "application/json": { schema: z.strictObject({ name: z.string().trim().min(1).max(200) }).openapi("CreateAccount") } },
+        content: { "application/json": { schema: z.strictObject({ name: displayName }).openapi("CreateAccount") } },
       },
     },
     responses: {

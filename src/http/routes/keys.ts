@@ -2,7 +2,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { createKey, listKeys, revokeKey } from "../../keys/keys.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { accountOf, requireScope } from "../middleware.js";
-import { pageQuery, pageResponse, pick, security } from "./shared.js";
+import { displayName, pageQuery, pageResponse, pick, security } from "./shared.js";
 
 const scope = z.enum(["send", "full"]).openapi({ description: "`send`: POST /messages only; `full`: everything in the account" });
 
@@ -40,7 +40,7 @@ export function keyRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
         content: {
           "application/json": {
             schema: z
-              .strictObject({ name: z.string().trim().min(1).max(200), scopes: z.array(scope).min(1).max(2) })
+              .strictObject({ name: displayName, scopes: z.array(scope).min(1).max(2) })
               .openapi("CreateApiKey"),
           },
         },

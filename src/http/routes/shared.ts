@@ -34,6 +34,18 @@ export const errors = {
 export const pick = <K extends keyof typeof errors>(...codes: K[]) =>
   Object.fromEntries(codes.map((k) => [k, errors[k]])) as Pick<typeof errors, K>;
 
+/**
+ * A display name (an account's, an API key's): trimmed, 1–200 characters, no control characters.
+ * PostgreSQL text cannot hold NUL (a NUL here was a 500), and a name that may end up in logs
+ * and dashboards has no use for CR, LF or escapes.
+ */
+export const displayName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters");
+
 export const pageQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ param: { name: "limit", in: "query" } }),
   cursor: z.string().max(64).optional().openapi({ param: { name: "cursor", in: "query" } }),
