@@ -145,6 +145,10 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
   // The addresses as RCPT TO carries them: an ASCII local part at an internationalised domain
   // travels with the domain's A-labels (RFC 5890 §2.3.2.1), so it needs no SMTPUTF8.
   const wire = new Map(rcpts.map((r) => [r.id, wireAddress(r.email)]));
+  const byWire = new Map(rcpts.map((r) => [wire.get(r.id)!, r]));
+  /** What a refused RCPT means for its recipient: our own refusal fails it, the server's is classified. */
+  const rcptOutcome = (reply: Reply): Classified =>
+    reply.synthetic ? { outcome: "fail", reason: { code: reply.code, enhanced: reply.enhanced, text: reply.text } } : classifyRcptReply(reply.code, reply.enhanced, reply.text);
   let last: Classified = defer("no destination host could be reached", "4.4.1");
   let triedAny = false;
   // Shutting down (the worker's grace period ended): no new host, connection or transaction;
@@ -152,11 +156,11 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
   let halted = false;
   const halt = () => (halted = deps.halted?.() ?? false);
   /** A transaction's recipients refused at RCPT keep their own answer (their mailbox's). */
-  const settleRefused = (learned: readonly { to: string; reply: Reply; accepted: boolean }[], among: readonly JobRecipient[]) => {
+  const settleRefused = (learned: readonly { to: string; reply: Reply; accepted: boolean }[]) => {
     for (const r of learned) {
-      const rcpt = among.find((x) => wire.get(x.id) === r.to);
+      const rcpt = byWire.get(r.to);
       if (!rcpt || r.accepted || results.has(rcpt.id)) continue;
-      settle(rcpt, r.reply.synthetic ? { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } } : classifyRcptReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
+      settle(rcpt, rcptOutcome(r.reply), true);
     }
   };
   for (const c of list.slice(0, deps.maxAddresses ?? 5)) {
@@ -209,7 +213,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
         // We refused before sending (SIZE exceeded, SMTPUTF8 or 8BITMIME needed but not
         // offered, …): the receiver said nothing, and retrying the same host cannot help.
         for (const r of tx.rcpts) {
-          const rcpt = rcpts.find((x) => wire.get(x.id) === r.to);
+          const rcpt = byWire.get(r.to);
           if (rcpt && !results.has(rcpt.id)) settle(rcpt, { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: `${c.mx} [${c.ip}]: ${r.reply.text}` } }, true);
         }
         settleAll({ outcome: "fail", reason: { code: reply.code, enhanced: reply.enhanced, text: `${c.mx} [${c.ip}]: ${reply.text}` } }, true);
@@ -219,7 +223,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
         // A permanent answer to this transaction (MAIL FROM or DATA refused). A recipient whose
         // RCPT was refused before keeps that answer: it is about its mailbox (550 5.1.1 still
         // suppresses), the transaction's is not.
-        settleRefused(tx.rcpts, rcpts);
+        settleRefused(tx.rcpts);
         settleAll(classifyReply(reply.code, reply.enhanced, reply.text), true, true);
         break;
       }
@@ -235,11 +239,10 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
       const again: JobRecipient[] = [];
       let delivered = 0;
       for (const r of tx.rcpts) {
-        const rcpt = batch.find((x) => wire.get(x.id) === r.to);
+        const rcpt = byWire.get(r.to); // the transaction carried this round's recipients only
         if (!rcpt) continue;
-        if (!r.accepted && r.reply.synthetic) settle(rcpt, { outcome: "fail", reason: { code: r.reply.code, enhanced: r.reply.enhanced, text: r.reply.text } }, true);
-        else if (!r.accepted && isTooManyRecipients(r.reply.code)) again.push(rcpt);
-        else if (!r.accepted) settle(rcpt, classifyReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
+        if (!r.accepted && !r.reply.synthetic && isTooManyRecipients(r.reply.code)) again.push(rcpt);
+        else if (!r.accepted) settle(rcpt, rcptOutcome(r.reply), true);
         else if (tx.data) {
           const outcome = classifyReply(tx.data.code, tx.data.enhanced, tx.data.text);
           if (outcome.outcome === "delivered") delivered++;
@@ -248,10 +251,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
       }
       if (again.length === 0) break;
       if (delivered === 0 || round >= MAX_RCPT_ROUNDS || !session.usable) {
-        for (const rcpt of again) {
-          const r = tx.rcpts.find((x) => x.to === wire.get(rcpt.id))!;
-          settle(rcpt, classifyRcptReply(r.reply.code, r.reply.enhanced, r.reply.text), true);
-        }
+        settleRefused(tx.rcpts); // 452 and 552 to RCPT both defer
         break;
       }
       batch = again;
@@ -263,7 +263,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
         const reply = next.error.reply;
         if (next.error.kind === "reply" && session.usable) sessions.giveBack(key, session);
         else sessions.close(session);
-        settleRefused(next.rcpts, batch);
+        settleRefused(next.rcpts);
         const outcome = reply && reply.code >= 500 && !reply.synthetic ? classifyReply(reply.code, reply.enhanced, reply.text) : defer(`${c.mx} [${c.ip}]: ${next.error.message}`, reply?.enhanced ?? "4.4.2");
         for (const rcpt of batch) if (!results.has(rcpt.id)) settle(rcpt, outcome, true, true);
         session = null;
