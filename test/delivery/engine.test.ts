@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { attempts, events, messages } from "../../src/db/schema.js";
-import { engineHarness, type EngineHarness } from "../helpers/engine.js";
+import { countingStore, engineHarness, type EngineHarness } from "../helpers/engine.js";
 import { startMailServer } from "../helpers/mail-server.js";
 import { scriptedServer, waitUntil } from "../helpers/smtp-servers.js";
 
@@ -197,16 +197,13 @@ describe("the delivery engine", () => {
     h.publish({ "busy.example": { MX: [{ preference: 10, exchange: "mx.busy.example" }] }, "mx.busy.example": { A: ["127.0.0.8"] } });
     for (let i = 0; i < 3; i++) await h.send({ to: `user${i}@busy.example` });
     // The worker's statements, counted on the real store.
-    let statements = 0;
-    const counting = new Proxy(h.store, {
-      get: (target, key, receiver) => (key === "rows" ? (...a: Parameters<typeof target.rows>) => (statements++, target.rows(...a)) : Reflect.get(target, key, receiver)),
-    });
-    const w = await h.worker({ store: counting, smtpPort: hung.port, domainConcurrency: 1, maxConnections: 1, pollMs: 1_000, retry: { schedule: [60_000], lifetimeMs: 600_000 } });
+    const counting = countingStore(h.store);
+    const w = await h.worker({ store: counting.store, smtpPort: hung.port, domainConcurrency: 1, maxConnections: 1, pollMs: 1_000, retry: { schedule: [60_000], lifetimeMs: 600_000 } });
     await waitUntil(() => hung.dataSeen >= 1, 3_000, "the first DATA");
-    const before = statements;
+    const before = counting.statements;
     await new Promise((r) => setTimeout(r, 600)); // the transaction hangs (DATA timeout 1.5 s)
     // One look at most per poll interval (plus the lease heartbeat), not one every 5 ms (~120).
-    expect(statements - before).toBeLessThan(10);
+    expect(counting.statements - before).toBeLessThan(10);
     await w.stop(0);
     await hung.close();
   });

@@ -92,3 +92,17 @@ export async function engineHarness(): Promise<EngineHarness> {
     },
   };
 }
+
+/** The same real store, counting the statements run through it (`rows`): for tests about polling. */
+export function countingStore(store: Store): { store: Store; readonly statements: number } {
+  let statements = 0;
+  const counted = new Proxy(store, {
+    get: (target, key, receiver) => (key === "rows" ? (...a: Parameters<Store["rows"]>) => (statements++, target.rows(...a)) : Reflect.get(target, key, receiver)),
+  });
+  return {
+    store: counted,
+    get statements() {
+      return statements;
+    },
+  };
+}
