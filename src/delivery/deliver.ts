@@ -49,6 +49,11 @@ export interface DeliverDeps {
   live?: Set<SmtpSession>;
   /** True once the worker shuts down: a job starts no new host, connection or transaction (what it did not try is reported not attempted). */
   halted?: () => boolean;
+  /**
+   * How many idle pooled sessions may stay open when a job opens a connection (the worker:
+   * MAX_CONNECTIONS less its running jobs, each of which holds or opens at most one). Absent: no limit.
+   */
+  idleRoom?: () => number;
   /** MTA-STS policies (RFC 8461); one fetcher per process so its cache lives between jobs. */
   mtaSts?: MtaStsFetcher;
   /** Extra trust roots for verified TLS (tests). */
@@ -181,6 +186,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
       tx = null;
     }
     if (!session) {
+      if (deps.idleRoom) await deps.pool.trim(deps.idleRoom());
       const opened = await open(deps, c, tls);
       if (!opened.ok) {
         triedAny = true;

@@ -71,10 +71,13 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const pool = new SessionPool<SmtpSession>({ idleMs: 5_000, maxUses: 1_000 });
   const live = new Set<SmtpSession>();
   let halted = false;
-  const deps: DeliverDeps = { ...o.deliver, pool, live, halted: () => halted };
+  const running = new Set<Promise<void>>();
+  // MAX_CONNECTIONS bounds open connections, idle pooled ones included: each running job holds
+  // (or is opening) at most one, so the pool may keep the rest of the cap warm.
+  const idleRoom = () => o.maxConnections - running.size;
+  const deps: DeliverDeps = { ...o.deliver, pool, live, halted: () => halted, idleRoom };
   deps.mtaSts ??= deps.relay ? undefined : createMtaStsFetcher({ resolver: deps.resolver, allowNetworks: deps.allowNetworks, ca: deps.tlsCa });
   const perDomain = new Map<string, number>();
-  const running = new Set<Promise<void>>();
   const backlog: Job[] = [];
   const held = new Set<string>(); // recipient ids whose lease we hold
   const pending: FinishedTry[] = [];

@@ -192,6 +192,27 @@ describe("the delivery engine", () => {
     await good.close();
   });
 
+  it("keeps open connections within MAX_CONNECTIONS, idle pooled ones included (the oldest warm one is QUIT first)", async () => {
+    // Four destinations at four addresses; two connections allowed. A job's connection stays
+    // warm in the pool after it, so the next job to another host must QUIT one before opening.
+    const servers: Awaited<ReturnType<typeof startMailServer>>[] = [];
+    let peak = 0;
+    const connect = () => (peak = Math.max(peak, servers.reduce((n, s) => n + s.open, 0)));
+    servers.push(await startMailServer({ host: "127.0.0.21", script: { connect } }));
+    for (let i = 2; i <= 4; i++) servers.push(await startMailServer({ host: `127.0.0.2${i}`, port: servers[0]!.port, script: { connect } }));
+    for (let i = 1; i <= 4; i++)
+      h.publish({ [`cap${i}.example`]: { MX: [{ preference: 10, exchange: `mx.cap${i}.example` }] }, [`mx.cap${i}.example`]: { A: [`127.0.0.2${i}`] } });
+    const sent = [];
+    for (let i = 1; i <= 4; i++) for (let k = 0; k < 2; k++) sent.push(await h.send({ to: `user${k}@cap${i}.example` }));
+    const w = await h.worker({ smtpPort: servers[0]!.port, maxConnections: 2 });
+    for (const m of sent) expect((await h.settle(m.id))[0]!.status).toBe("delivered");
+    expect(servers.map((s) => s.received.length)).toEqual([2, 2, 2, 2]);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(2);
+    await w.stop();
+    for (const s of servers) await s.close();
+  });
+
   it("does not spin while the only due work is for a domain at its cap (a job's end wakes the worker)", async () => {
     const hung = await startMailServer({ host: "127.0.0.8", script: { hangData: true } });
     h.publish({ "busy.example": { MX: [{ preference: 10, exchange: "mx.busy.example" }] }, "mx.busy.example": { A: ["127.0.0.8"] } });

@@ -25,6 +25,8 @@ export interface MailServerScript {
   dataDelayMs?: number;
   /** Destroy the socket in the middle of DATA on the n-th transaction. */
   dropMidData?: (n: number) => boolean;
+  /** Called as each connection is accepted (its `open` already counts it). */
+  connect?: () => void;
 }
 
 export interface MailServer {
@@ -34,6 +36,8 @@ export interface MailServer {
   transactions: number;
   /** TCP connections accepted. */
   readonly connections: number;
+  /** Connections open now: accepted, and neither QUIT (answered 221) nor closed. */
+  readonly open: number;
   /** DATA commands seen (accepted or not). */
   readonly dataSeen: number;
   server: SMTPServer;
@@ -59,6 +63,7 @@ export async function startMailServer(
     ...opts.options,
     onConnect(_session, cb) {
       state.connections++;
+      script.connect?.();
       cb();
     },
     onRcptTo(address, session, cb) {
@@ -112,6 +117,10 @@ export async function startMailServer(
     },
     get connections() {
       return state.connections;
+    },
+    get open() {
+      // smtp-server drops a connection from this set when it answers QUIT or the socket closes.
+      return (server as unknown as { connections: Set<unknown> }).connections.size;
     },
     get dataSeen() {
       return dataCount;
