@@ -96,25 +96,45 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     else woken = true;
   };
 
-  /** Outcomes are written in batches: many jobs finishing together share one transaction. */
+  /**
+   * Outcomes are written in batches: many jobs finishing together share one transaction. A batch
+   * whose write fails (PostgreSQL restarting, a dropped connection) is kept and written again
+   * with backoff while the heartbeat renews its leases: dropping it would send each of those
+   * messages a second time once the leases expired (SPEC.md: duplicates only for the
+   * transaction in flight). A lease lost meanwhile makes its row a no-op (the update is
+   * guarded by locked_by) and that result is dropped then.
+   */
+  let flushFailures = 0;
+  let retryTimer: NodeJS.Timeout | null = null;
   const flush = async (): Promise<void> => {
     if (flushing) return flushing;
-    if (pending.length === 0) return;
+    if (pending.length === 0 || retryTimer) return;
     const batch = pending.splice(0, pending.length);
+    let failed = false;
     flushing = (async () => {
       try {
         const lost = await recordOutcomes(o.store, id, batch, now());
-        for (const t of batch) metrics.deliveryOutcomes.inc({ status: t.status });
+        flushFailures = 0;
+        for (const t of batch) {
+          metrics.deliveryOutcomes.inc({ status: t.status });
+          held.delete(t.recipientId);
+        }
         if (lost.length) log.warn({ count: lost.length }, "lease lost before the outcome was written; the result is dropped");
       } catch (err) {
-        log.error({ err: safeError(err), count: batch.length }, "recording outcomes failed; leases will expire and the recipients be retried");
+        failed = true;
+        pending.unshift(...batch);
+        const ms = Math.min(5_000, 100 * 2 ** flushFailures++);
+        log.error({ err: safeError(err), count: batch.length, retryMs: ms }, "recording outcomes failed; kept, and written again shortly");
+        retryTimer = setTimeout(() => {
+          retryTimer = null;
+          void flush();
+        }, ms);
       } finally {
-        for (const t of batch) held.delete(t.recipientId);
         flushing = null;
       }
     })();
     await flushing;
-    if (pending.length) await flush();
+    if (!failed && pending.length) await flush();
   };
   const scheduleFlush = () => {
     if (pending.length >= 200) void flush();
@@ -347,7 +367,15 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, 1_000).unref())]);
       }
       if (flushTimer) clearTimeout(flushTimer);
-      await flush();
+      // What was sent is recorded before the leases go back; a write still failing gets two
+      // more tries, then those recipients are retried once their leases are released.
+      for (let i = 0; i < 3 && pending.length; i++) {
+        if (retryTimer) clearTimeout(retryTimer);
+        retryTimer = null;
+        if (i > 0) await new Promise((r) => setTimeout(r, 250 * i));
+        await flush();
+      }
+      if (retryTimer) clearTimeout(retryTimer);
       clearInterval(heartbeat);
       await releaseLeases(o.store, id, [...held], now()).catch(() => {});
       await unlisten().catch(() => {});

@@ -134,21 +134,35 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
     timers.add(t);
   };
 
-  /** Tries are recorded in batches, MAX_FLUSHES statements at most at once (their rows never overlap). */
+  /**
+   * Tries are recorded in batches, MAX_FLUSHES statements at most at once (their rows never
+   * overlap). A batch whose write fails (PostgreSQL restarting, a dropped connection) is kept and
+   * written again with backoff while the heartbeat renews its leases: dropping it would lose the
+   * record of those tries and POST every one of those events again once the leases expired.
+   */
+  let recordFailures = 0;
+  let retryTimer: NodeJS.Timeout | null = null;
   const record = async (batch: FinishedTry[]) => {
     try {
       const lost = await recordTries(o.store, id, batch, now());
+      recordFailures = 0;
+      for (const t of batch) held.delete(t.seq);
       if (lost.length) log.warn({ count: lost.length }, "lease lost before the try was recorded; another dispatcher retries it");
       // Retries falling due before the next poll get a wake-up of their own.
       const soon = Math.min(...batch.map((t) => t.nextAttemptAt?.getTime() ?? Infinity)) - now().getTime();
       if (soon < pollMs) later(Math.max(0, soon));
     } catch (err) {
-      log.error({ err: safeError(err), count: batch.length }, "recording webhook tries failed; leases will expire and the deliveries be tried again");
-    } finally {
-      for (const t of batch) held.delete(t.seq);
+      pending.unshift(...batch);
+      const ms = Math.min(5_000, 100 * 2 ** recordFailures++);
+      log.error({ err: safeError(err), count: batch.length, retryMs: ms }, "recording webhook tries failed; kept, and written again shortly");
+      retryTimer ??= setTimeout(() => {
+        retryTimer = null;
+        flush();
+      }, ms);
     }
   };
   const flush = (): void => {
+    if (retryTimer) return; // after a failed write, the retry takes everything
     while (pending.length && flushes.size < MAX_FLUSHES) {
       const p: Promise<void> = record(pending.splice(0, MAX_BATCH)).finally(() => (flushes.delete(p), scheduleFlush()));
       flushes.add(p);
@@ -331,11 +345,19 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
         new Promise((r) => setTimeout(r, graceMs).unref()),
       ]);
       // Everything tried is recorded before the leases go back (a finished flush leaves a small
-      // remainder to its timer, so flush until nothing is left).
-      while (pending.length || flushes.size) {
+      // remainder to its timer, so flush until nothing is left). A write still failing gets
+      // three more tries; then those deliveries are tried again once their leases are released.
+      for (let retries = 0; pending.length || flushes.size; ) {
+        if (retryTimer) {
+          clearTimeout(retryTimer);
+          retryTimer = null;
+          if (++retries > 3) break;
+          await new Promise((r) => setTimeout(r, 250 * retries));
+        }
         flush();
         await Promise.all(flushes);
       }
+      if (retryTimer) clearTimeout(retryTimer);
       if (flushTimer) clearTimeout(flushTimer);
       for (const t of timers) clearTimeout(t);
       clearInterval(heartbeat);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { attempts, events, messages } from "../../src/db/schema.js";
 import { countingStore, engineHarness, type EngineHarness } from "../helpers/engine.js";
 import { startMailServer } from "../helpers/mail-server.js";
@@ -211,6 +211,35 @@ describe("the delivery engine", () => {
     expect(peak).toBeLessThanOrEqual(2);
     await w.stop();
     for (const s of servers) await s.close();
+  });
+
+  it("writes an outcome again when its first write fails, so the message is not sent a second time", async () => {
+    const mx = await startMailServer({ host: "127.0.0.31" });
+    h.publish({ "blip.example": { MX: [{ preference: 10, exchange: "mx.blip.example" }] }, "mx.blip.example": { A: ["127.0.0.31"] } });
+    // A real failure of the outcome statement, once (PostgreSQL restarting would look the same to
+    // the worker): a trigger on attempts raises at the first insert. A sequence keeps count,
+    // since the failed statement's own changes are rolled back.
+    await h.store.rows(sql.raw("create sequence blip_failures"));
+    await h.store.rows(sql.raw(`create function blip_fail_once() returns trigger language plpgsql as $$
+      begin if nextval('blip_failures') = 1 then raise exception 'injected: outcome write failed'; end if; return new; end $$`));
+    await h.store.rows(sql.raw("create trigger blip_fail_once before insert on attempts for each row execute function blip_fail_once()"));
+    try {
+      // A short lease: had the result been dropped, the recipient would be claimed and sent again within ~1.5 s.
+      const w = await h.worker({ smtpPort: mx.port, leaseMs: 1_000 });
+      const m = await h.send({ to: "user@blip.example" });
+      const [r] = await h.settle(m.id);
+      expect(r).toMatchObject({ status: "delivered", attempts: 1 });
+      const [n] = await h.store.rows<{ last_value: number | string }>(sql.raw("select last_value from blip_failures"));
+      expect(Number(n!.last_value)).toBeGreaterThanOrEqual(2); // the first write failed, a later one held
+      await w.stop();
+      expect(mx.received).toHaveLength(1);
+      expect(mx.transactions).toBe(1);
+    } finally {
+      await h.store.rows(sql.raw("drop trigger blip_fail_once on attempts"));
+      await h.store.rows(sql.raw("drop function blip_fail_once()"));
+      await h.store.rows(sql.raw("drop sequence blip_failures"));
+      await mx.close();
+    }
   });
 
   it("does not spin while the only due work is for a domain at its cap (a job's end wakes the worker)", async () => {

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { webhooks } from "../../src/db/schema.js";
@@ -79,6 +79,34 @@ describe("the webhook dispatcher", () => {
     expect(new Set(rx.received.map((r) => r.body)).size).toBe(1);
     expect(rx.received.map((r) => r.headers["webhook-id"])).toEqual([id, id, id, id]);
     for (const r of rx.received) expect(() => verify(wh.secret, r)).not.toThrow();
+  });
+
+  it("records a try again when its first write fails, so the event is not POSTed a second time", async () => {
+    const rx = await receiver(() => ({ status: 204 }));
+    const wh = await h.webhook(`${rx.base}/blip`);
+    // A real failure of the completion statement, once: a trigger on webhook_attempts raises at the
+    // first insert (a sequence keeps count; the failed statement's own changes are rolled back).
+    await h.store.rows(sql.raw("create sequence hook_blips"));
+    await h.store.rows(sql.raw(`create function hook_blip_once() returns trigger language plpgsql as $$
+      begin if nextval('hook_blips') = 1 then raise exception 'injected: try record failed'; end if; return new; end $$`));
+    await h.store.rows(sql.raw("create trigger hook_blip_once before insert on webhook_attempts for each row execute function hook_blip_once()"));
+    try {
+      // A short lease: had the try been dropped, the event would be claimed and POSTed again within ~1.5 s.
+      const d = await h.dispatcher({ leaseMs: 1_000 });
+      await h.emit();
+      d.wake();
+      const [row] = await settled(wh.id, 1);
+      expect(row).toMatchObject({ status: "succeeded", attempts: 1, lastStatusCode: 204 });
+      expect(await h.tries(row!.seq)).toHaveLength(1);
+      const [n] = await h.store.rows<{ last_value: number | string }>(sql.raw("select last_value from hook_blips"));
+      expect(Number(n!.last_value)).toBeGreaterThanOrEqual(2); // the first write failed, a later one held
+      await h.reset();
+      expect(rx.received).toHaveLength(1);
+    } finally {
+      await h.store.rows(sql.raw("drop trigger hook_blip_once on webhook_attempts"));
+      await h.store.rows(sql.raw("drop function hook_blip_once()"));
+      await h.store.rows(sql.raw("drop sequence hook_blips"));
+    }
   });
 
   it("keeps a hanging endpoint to its own slots: its timeouts are recorded and retried while another endpoint's events go through", async () => {
