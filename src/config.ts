@@ -6,6 +6,7 @@ import os from "node:os";
 import net from "node:net";
 import { z } from "zod";
 import { parseBytes, parseDuration } from "./lib/duration.js";
+import { API_KEY_FORMAT } from "./lib/ids.js";
 
 const port = (min: number) =>
   z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(min, `must be ≥ ${min}`).max(65535, "must be ≤ 65535");
@@ -94,7 +95,7 @@ const envSchema = z.object({
   ROLE: z.enum(["api", "worker", "all"], { message: "must be api, worker or all" }).default("all"),
   ADMIN_API_KEY: z
     .string()
-    .regex(/^pl_[A-Za-z0-9_-]{32,}$/, "must be pl_ followed by at least 32 characters of [A-Za-z0-9_-]")
+    .regex(API_KEY_FORMAT, "must be pl_ followed by 32–128 characters of [A-Za-z0-9_-]")
     .optional(),
   HELO_NAME: z
     .string()

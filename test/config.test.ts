@@ -67,6 +67,7 @@ describe("loadConfig", () => {
     [{ MAX_MESSAGE_BYTES: "lots" }, /^invalid MAX_MESSAGE_BYTES/],
     [{ REQUIRE_VERIFIED_DOMAIN: "maybe" }, /^invalid REQUIRE_VERIFIED_DOMAIN: must be true or false/],
     [{ ADMIN_API_KEY: "secret" }, /^invalid ADMIN_API_KEY: must be pl_/],
+    [{ ADMIN_API_KEY: `pl_${"a".repeat(129)}` }, /^invalid ADMIN_API_KEY: must be pl_ followed by 32–128/], // longer could never authenticate
     [{ HELO_NAME: "bad name\r\n" }, /^invalid HELO_NAME/],
     [{ LOG_LEVEL: "loud" }, /^invalid LOG_LEVEL/],
     [{ RELAY_URL: "http://x" }, /^invalid RELAY_URL/],

@@ -6,7 +6,7 @@ import crypto, { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.js";
 import { apiKeys } from "../db/schema.js";
-import { newId } from "../lib/ids.js";
+import { API_KEY_FORMAT, isId, newId } from "../lib/ids.js";
 import { notFound } from "../lib/errors.js";
 import { cacheGeneration, forgetKey, recall, remember } from "./auth-cache.js";
 import { pageById } from "../lib/page.js";
@@ -88,7 +88,7 @@ function prepareLookup(db: Db) {
  * AUTH_CACHE_MS). `last_used_at` is written at most once a minute.
  */
 export async function authenticate(db: Db, presented: string, now = new Date()): Promise<Principal | null> {
-  if (!/^pl_[A-Za-z0-9_-]{32,128}$/.test(presented)) return null;
+  if (!API_KEY_FORMAT.test(presented)) return null;
   const hashHex = hashKey(presented);
   const hash = Buffer.from(hashHex, "hex");
   const t = now.getTime();
@@ -151,6 +151,7 @@ export async function listKeys(db: Db, accountId: string, page: { limit: number;
 
 /** Revokes one of the account's keys; 404 for a key of another account. Revoking twice is harmless. */
 export async function revokeKey(db: Db, accountId: string, id: string): Promise<KeyView> {
+  if (!isId("apiKey", id)) throw notFound("API key");
   const [row] = await db
     .update(apiKeys)
     .set({ revokedAt: new Date() })

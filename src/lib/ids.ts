@@ -50,7 +50,19 @@ export function newId(kind: IdKind, now: number = Date.now()): string {
   return `${ID_PREFIXES[kind]}_${encodeTime(now)}${encodeRandom()}`;
 }
 
+const patterns = new Map<IdKind, RegExp>();
+
+/** The shape of an id of `kind` (also a list's cursor). */
+export function idPattern(kind: IdKind): RegExp {
+  let p = patterns.get(kind);
+  if (!p) patterns.set(kind, (p = new RegExp(`^${ID_PREFIXES[kind]}_[0-9a-hjkmnp-tv-z]{26}$`)));
+  return p;
+}
+
 /** True when `id` has the shape of an id of `kind` (a cheap check before a database look-up). */
 export function isId(kind: IdKind, id: string): boolean {
-  return new RegExp(`^${ID_PREFIXES[kind]}_[0-9a-hjkmnp-tv-z]{26}$`).test(id);
+  return idPattern(kind).test(id);
 }
+
+/** What a presented API key can look like (generated keys: `pl_` + 43 characters); ADMIN_API_KEY is held to it too. */
+export const API_KEY_FORMAT = /^pl_[A-Za-z0-9_-]{32,128}$/;

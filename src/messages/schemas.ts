@@ -3,6 +3,7 @@
  * produce openapi.yaml (CONVENTIONS.md #2). Limits are SPEC.md's "POST /messages".
  */
 import { z } from "@hono/zod-openapi";
+import { plainText } from "../lib/text.js";
 import { parseMailbox, type ParseResult } from "../mime/address.js";
 
 export const LIMITS = {
@@ -22,8 +23,8 @@ export const OWNED_HEADERS = new Set([
   "received", "subject", "reply-to", "sender", "list-unsubscribe", "list-unsubscribe-post",
 ]);
 
-const NO_CONTROL = /^[^\x00-\x08\x0a-\x1f\x7f]*$/; // tab allowed; CR, LF, NUL and other controls refused
-const noControl = (what: string) => z.string().regex(NO_CONTROL, `${what} must not contain CR, LF, NUL or other control characters`);
+// Tab allowed; CR, LF, NUL and other controls refused.
+const noControl = (what: string) => plainText(what, { tab: true });
 
 /**
  * Addresses are parsed once per request: the schema's check parses each one and leaves the result
@@ -91,6 +92,23 @@ export const attachmentSchema = z.strictObject({
 
 export const headerName = /^[!-9;-~]+$/; // RFC 5322 §2.2 ftext: printable ASCII except ":"
 
+/** An address's de-duplication key before parsing: the addr-spec (inside <…> when there is a display name), lower-cased. */
+const envelopeKey = (v: string) => {
+  const s = v.trim();
+  const angle = /<([^<>]*)>$/.exec(s);
+  return (angle ? angle[1]! : s).toLowerCase();
+};
+
+/** Tags of a message (POST /messages and /messages/raw): at most 20, names 1–256 of a safe set, values ≤ 256 characters without control characters. */
+export const tagsSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "tag names are 1–256 of A–Z a–z 0–9 _ . -"),
+    noControl("tag value").max(LIMITS.tagLength),
+  )
+  .optional()
+  .refine((t) => !t || Object.keys(t).length <= LIMITS.tags, `at most ${LIMITS.tags} tags`)
+  .openapi({ example: { campaign: "welcome" } });
+
 export const sendMessageSchema = z
   .strictObject({
     from: mailbox,
@@ -119,14 +137,7 @@ export const sendMessageSchema = z
         }
       })
       .openapi({ example: { "X-Campaign": "42" } }),
-    tags: z
-      .record(
-        z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, "tag names are 1–256 of A–Z a–z 0–9 _ . -"),
-        noControl("tag value").max(LIMITS.tagLength),
-      )
-      .optional()
-      .refine((t) => !t || Object.keys(t).length <= LIMITS.tags, `at most ${LIMITS.tags} tags`)
-      .openapi({ example: { campaign: "welcome" } }),
+    tags: tagsSchema,
     scheduled_at: z.iso.datetime({ offset: true, message: "must be an RFC 3339 date-time" }).optional(),
     unsubscribe: z.boolean().optional().openapi({
       description:
@@ -134,7 +145,9 @@ export const sendMessageSchema = z
     }),
   })
   .superRefine((m, ctx) => {
-    const count = [m.to, m.cc, m.bcc].reduce((n, v) => n + (v === undefined ? 0 : Array.isArray(v) ? v.length : 1), 0);
+    // Envelope recipients are de-duplicated (to+cc+bcc, case-insensitively), so the limits count
+    // distinct addresses: the same 60 in to and cc are 60 recipients, not 120.
+    const count = new Set([m.to, m.cc, m.bcc].flatMap((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v])).map(envelopeKey)).size;
     if (count === 0) ctx.addIssue({ code: "custom", path: ["to"], message: "at least one recipient (to, cc or bcc) is required" });
     if (m.unsubscribe && count > 1)
       ctx.addIssue({
@@ -219,9 +232,8 @@ export const listMessagesQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ param: { name: "limit", in: "query" } }),
   cursor: z.string().regex(/^msg_[0-9a-z]{26}$/, "not a cursor from this API").optional().openapi({ param: { name: "cursor", in: "query" } }),
   status: z.enum(MESSAGE_STATUSES).optional().openapi({ param: { name: "status", in: "query" } }),
-  recipient: z.string().max(320).optional().openapi({ param: { name: "recipient", in: "query" }, description: "Exact address (case-insensitive)" }),
-  tag: z
-    .string()
+  recipient: plainText("recipient").max(320).optional().openapi({ param: { name: "recipient", in: "query" }, description: "Exact address (case-insensitive)" }),
+  tag: plainText("tag", { tab: true })
     .regex(/^[A-Za-z0-9_.-]{1,256}(:.{0,256})?$/, "tag filter is name or name:value")
     .optional()
     .openapi({ param: { name: "tag", in: "query" }, description: "`name` (has the tag) or `name:value`" }),

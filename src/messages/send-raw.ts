@@ -7,9 +7,9 @@ import type { Store } from "../db/client.js";
 import { AppError, type FieldError } from "../lib/errors.js";
 import { parseAddrSpec, type Mailbox } from "../mime/address.js";
 import { prepareRawMessage } from "../mime/raw.js";
-import { LIMITS } from "./schemas.js";
+import { LIMITS, tagsSchema } from "./schemas.js";
 import { findIdempotent, newEnvelope, storeAccepted, type SendOptions, type SendOutcome } from "./send.js";
-import { authorizeAndSign } from "./signing.js";
+import { authorizeAndSign, authorizeEnvelopeSender } from "./signing.js";
 
 export const sendRawSchema = z
   .strictObject({
@@ -19,10 +19,7 @@ export const sendRawSchema = z
       .string()
       .regex(/^[A-Za-z0-9+/\r\n]*={0,2}[\r\n]*$/, "must be base64")
       .openapi({ description: "The RFC 5322 message, base64", format: "byte" }),
-    tags: z
-      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/), z.string().max(LIMITS.tagLength))
-      .optional()
-      .refine((t) => !t || Object.keys(t).length <= LIMITS.tags, `at most ${LIMITS.tags} tags`),
+    tags: tagsSchema,
   })
   .openapi("SendRawMessage");
 export type SendRawInput = z.infer<typeof sendRawSchema>;
@@ -48,6 +45,7 @@ export async function sendRawMessage(store: Store, input: SendRawInput, opts: Se
   const m = prepared.message;
   // The From header's domain is the one that must be verified and that signs (DMARC alignment).
   const raw = opts.domainPolicy ? await authorizeAndSign(store, opts.accountId, m.from.asciiDomain, m.bytes, opts.domainPolicy) : m.bytes;
+  if (opts.domainPolicy) await authorizeEnvelopeSender(store, opts.accountId, sender.mailbox.asciiDomain, m.from.asciiDomain, opts.domainPolicy);
   if (raw.length > opts.maxMessageBytes)
     throw new AppError("payload_too_large", `the message is ${raw.length} bytes; the limit is ${opts.maxMessageBytes}`);
   return storeAccepted(store, opts, now, {

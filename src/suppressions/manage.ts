@@ -7,6 +7,7 @@
 import { sql } from "drizzle-orm";
 import type { Store } from "../db/client.js";
 import { AppError, notFound } from "../lib/errors.js";
+import { NO_CONTROL } from "../lib/text.js";
 import { parseAddrSpec } from "../mime/address.js";
 import type { CreateSuppressionInput, ListSuppressionsQuery, SuppressionView } from "./schemas.js";
 import type { SuppressionReason } from "./suppressions.js";
@@ -48,12 +49,22 @@ const encodeCursor = (r: Row) => Buffer.from(JSON.stringify([r.at, r.email_key])
 function decodeCursor(cursor: string): [string, string] {
   try {
     const v: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(v) && v.length === 2 && typeof v[1] === "string" && typeof v[0] === "string" && /^\d{4}-\d\d-\d\dT[\d:.]+$/.test(v[0]))
+    // Only what encodeCursor writes: a real UTC time to the microsecond and a key without control
+    // characters (a crafted "2024-13-45T99:99:99" or a NUL reached PostgreSQL: a 500).
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string" && NO_CONTROL.test(v[1]) && isUtcTime(v[0]))
       return [v[0], v[1]];
   } catch {
     // fall through
   }
   throw new AppError("malformed_request", "invalid query parameters", [{ path: "cursor", message: "not a cursor from this API" }]);
+}
+
+/** `YYYY-MM-DDTHH:MM:SS[.ffffff]` naming a real instant (no 13th month, no 25th hour). */
+function isUtcTime(s: string): boolean {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,6})?$/.exec(s);
+  if (!m) return false;
+  const t = new Date(`${m[1]}Z`);
+  return !Number.isNaN(t.getTime()) && t.toISOString().slice(0, 19) === m[1];
 }
 
 /** Newest first; filtered by reason and/or one address; `next_cursor` when more follow. */
@@ -94,6 +105,7 @@ export async function createSuppression(store: Store, accountId: string, input: 
 
 /** Removes the address from the account's list (future messages to it are sent again); 404 when it is not there. */
 export async function deleteSuppression(store: Store, accountId: string, email: string): Promise<SuppressionView & { deleted: true }> {
+  if (!NO_CONTROL.test(email)) throw notFound("suppression"); // no address holds one (and PostgreSQL text cannot hold NUL)
   const [row] = await store.rows<Row>(sql`
     delete from suppressions where account_id = ${accountId} and email_key = ${suppressionKey(email)} returning ${COLUMNS}`);
   if (!row) throw notFound("suppression");

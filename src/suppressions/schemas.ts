@@ -3,6 +3,7 @@
  * requests, type the service and produce openapi.yaml (CONVENTIONS.md #2).
  */
 import { z } from "@hono/zod-openapi";
+import { plainText } from "../lib/text.js";
 import { SUPPRESSION_REASONS } from "./suppressions.js";
 
 export const suppressionSchema = z
@@ -47,6 +48,6 @@ export const listSuppressionsQuery = z.strictObject({
     .optional()
     .openapi({ param: { name: "cursor", in: "query" }, description: "The previous page's `next_cursor`" }),
   reason: z.enum(SUPPRESSION_REASONS).optional().openapi({ param: { name: "reason", in: "query" } }),
-  email: z.string().max(320).optional().openapi({ param: { name: "email", in: "query" }, description: "Exact address (case-insensitive): a page of at most one entry" }),
+  email: plainText("email").max(320).optional().openapi({ param: { name: "email", in: "query" }, description: "Exact address (case-insensitive): a page of at most one entry" }),
 });
 export type ListSuppressionsQuery = z.infer<typeof listSuppressionsQuery>;

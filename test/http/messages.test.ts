@@ -160,6 +160,7 @@ describe("POST /messages with bad input", () => {
     ["an unknown field", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, priority: "high" } }), 422, /priority/],
     ["10 000 recipients", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, to: Array.from({ length: 10_000 }, (_, i) => `u${i}@example.org`) } }), 422, /at most 100/],
     ["101 recipients spread over to, cc and bcc", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, to: Array.from({ length: 50 }, (_, i) => `t${i}@example.org`), cc: Array.from({ length: 50 }, (_, i) => `c${i}@example.org`), bcc: "b@example.org" } }), 422, /at most 100/],
+    ["a NUL in a raw message's tag value", () => t.request("POST", "/messages/raw", { key: acct.key, body: { from: "alice@example.com", to: ["bob@example.org"], raw: Buffer.from("From: alice@example.com\r\n\r\nhi\r\n").toString("base64"), tags: { a: "x\u0000y" } } }), 422, /tags\/a/],
     ["a 30 MB body", () => t.request("POST", "/messages", { key: acct.key, raw: JSON.stringify({ ...base, text: "a".repeat(30 * 1024 * 1024) }), headers: { "content-type": "application/json" } }), 413],
     ["CR/LF in the subject", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, subject: "Hi\r\nBcc: victim@example.org" } }), 422, /subject/],
     ["LF in a display name", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, from: "Alice\nBcc: x@example.org <alice@example.com>" } }), 422, /from/],
@@ -190,6 +191,13 @@ describe("POST /messages with bad input", () => {
       expect(await storedCounts()).toEqual(before);
     });
   }
+
+  it("counts recipients once however often they appear in to, cc and bcc (the limit is on the de-duplicated envelope)", async () => {
+    const sixty = Array.from({ length: 60 }, (_, i) => `u${i}@example.org`);
+    const res = await t.json("POST", "/messages", { key: acct.key, body: { ...base, to: sixty, cc: sixty.map((a) => a.toUpperCase()), bcc: sixty.map((a) => `U <${a}>`) } });
+    expect(res.status).toBe(202);
+    expect(res.body.recipients).toHaveLength(60);
+  });
 
   it("refuses a composed message over MAX_MESSAGE_BYTES with 413", async () => {
     const small = await createTestApp({ MAX_MESSAGE_BYTES: "64KB" });

@@ -148,4 +148,21 @@ describe("POST /messages/raw", () => {
     }
     expect((await t.json("GET", "/messages", { key: a.key })).body.data).toEqual([]);
   });
+
+  it("refuses an envelope sender outside the From domain and the account's verified domains (it would be MAIL FROM for SPF and bounces)", async () => {
+    const a = await t.account("raw-envelope");
+    for (const name of ["envelope.example", "other-verified.example"]) {
+      const created = await t.json("POST", "/domains", { key: a.key, body: { name, algorithm: "ed25519-sha256" } });
+      publish(created.body);
+      expect((await t.json("POST", `/domains/${created.body.id}/verify`, { key: a.key })).body.status).toBe("verified");
+    }
+    const raw = Buffer.from("From: news@envelope.example\nTo: bob@example.org\nSubject: x\n\nhi\n").toString("base64");
+    const send = (from: string) => t.json("POST", "/messages/raw", { key: a.key, body: { from, to: "bob@example.org", raw } });
+    const refused = await send("ceo@bank-victim.example");
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors).toEqual([{ path: "from", message: expect.stringContaining("bank-victim.example") }]);
+    expect((await t.json("GET", "/messages", { key: a.key })).body.data).toEqual([]);
+    // The From domain, a subdomain of it (a bounce domain) and another verified domain are fine.
+    for (const from of ["bounces@envelope.example", "b@mail.envelope.example", "x@other-verified.example"]) expect([from, (await send(from)).status]).toEqual([from, 202]);
+  });
 });

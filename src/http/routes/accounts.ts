@@ -38,7 +38,7 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     summary: "List accounts, newest first (admin)",
     security,
     middleware: [admin] as const,
-    request: { query: pageQuery },
+    request: { query: pageQuery("account") },
     responses: {
       200: pageResponse(account),
       ...pick(400, 401, 403),

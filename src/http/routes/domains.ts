@@ -96,7 +96,7 @@ export function domainRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     summary: "List the account's sending domains, newest first",
     security,
     middleware: [full] as const,
-    request: { query: pageQuery },
+    request: { query: pageQuery("domain") },
     responses: {
       200: pageResponse(domainSchema),
       ...pick(400, 401, 403),

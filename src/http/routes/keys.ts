@@ -4,7 +4,7 @@ import type { AppDeps, AppEnv } from "../context.js";
 import { accountOf, requireScope } from "../middleware.js";
 import { displayName, pageQuery, pageResponse, pick, security } from "./shared.js";
 
-const scope = z.enum(["send", "full"]).openapi({ description: "`send`: POST /messages only; `full`: everything in the account" });
+const scope = z.enum(["send", "full"]).openapi({ description: "`send`: submitting messages only (POST /messages, /messages/raw, /messages/batch); `full`: everything in the account" });
 
 export const createdKeySchema = z
   .object({ id: z.string(), name: z.string(), key: z.string(), prefix: z.string(), scopes: z.array(z.string()), created_at: z.string() })
@@ -63,7 +63,7 @@ export function keyRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     summary: "List the account's keys (never the keys themselves)",
     security,
     middleware: [full] as const,
-    request: { query: pageQuery },
+    request: { query: pageQuery("apiKey") },
     responses: {
       200: pageResponse(keySchema),
       ...pick(400, 401, 403),

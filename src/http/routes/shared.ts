@@ -2,6 +2,8 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { AppError } from "../../lib/errors.js";
+import { idPattern, type IdKind } from "../../lib/ids.js";
+import { plainText } from "../../lib/text.js";
 
 export const problemSchema = z
   .object({
@@ -39,17 +41,14 @@ export const pick = <K extends keyof typeof errors>(...codes: K[]) =>
  * PostgreSQL text cannot hold NUL (a NUL here was a 500), and a name that may end up in logs
  * and dashboards has no use for CR, LF or escapes.
  */
-export const displayName = z
-  .string()
-  .trim()
-  .min(1)
-  .max(200)
-  .regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters");
+export const displayName = plainText("name").trim().min(1).max(200);
 
-export const pageQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ param: { name: "limit", in: "query" } }),
-  cursor: z.string().max(64).optional().openapi({ param: { name: "cursor", in: "query" } }),
-});
+/** `limit` and `cursor` of a list ordered by id: the cursor is the last id of the previous page. */
+export const pageQuery = (kind: IdKind) =>
+  z.strictObject({
+    limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ param: { name: "limit", in: "query" } }),
+    cursor: z.string().regex(idPattern(kind), "not a cursor from this API").optional().openapi({ param: { name: "cursor", in: "query" } }),
+  });
 
 export const security = [{ bearer: [] }];
 

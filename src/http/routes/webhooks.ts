@@ -50,7 +50,7 @@ const deliverySchema = z
   .openapi("WebhookDelivery");
 
 const idParam = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" } }) });
-const deliveriesQuery = pageQuery.extend({
+const deliveriesQuery = pageQuery("webhook").extend({
   cursor: z.string().regex(/^\d{1,18}$/, "must be a delivery id").optional().openapi({ param: { name: "cursor", in: "query" } }),
 });
 
@@ -104,7 +104,7 @@ export function webhookRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     summary: "List the account's webhook endpoints, newest first (never their secrets)",
     security,
     middleware: [full] as const,
-    request: { query: pageQuery },
+    request: { query: pageQuery("webhook") },
     responses: {
       200: pageResponse(webhookSchema),
       ...pick(400, 401, 403),
