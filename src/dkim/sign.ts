@@ -25,23 +25,28 @@ export interface SignOptions {
 }
 
 /**
- * The fields whose change would change what the reader sees or where replies go, and the
- * one-click unsubscribe fields, which RFC 8058 §4 requires a valid DKIM signature to cover.
- * Only fields present are listed in h= (From also once more, see {@link OVER_SIGNED}).
+ * The fields whose change would change what the reader sees, where replies go or how the body
+ * is read (RFC 6376 §5.4.1), and the one-click unsubscribe fields, which RFC 8058 §4 requires a
+ * valid DKIM signature to cover. Each instance present is signed, and most are listed once more
+ * (see {@link OVER_SIGNED}).
  */
 export const DEFAULT_SIGNED_HEADERS = [
-  "from", "to", "cc", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
-  "list-unsubscribe", "list-unsubscribe-post",
+  "from", "to", "cc", "subject", "date", "message-id", "reply-to", "in-reply-to", "references",
+  "mime-version", "content-type", "content-transfer-encoding", "list-unsubscribe", "list-unsubscribe-post",
 ] as const;
 
 /**
- * Listed once more than they occur (RFC 6376 §8.15), so an added instance breaks the signature:
- * a second From could change the sender shown; a second List-Unsubscribe(-Post) could point a
- * one-click unsubscribe elsewhere. List-* only when present: a mailing list that adds its own
- * to a message without them does not break its signature.
+ * Listed once more than they occur (RFC 6376 §8.15), so an added instance breaks the signature.
+ * A verifier takes a field's instances bottom-up (§5.4.2): a Subject, Reply-To or Cc added
+ * above a signed message is what a reader sees, so without this a replayed message could carry
+ * any of them, under the domain's valid signature (the key signs every tenant's mail). "always":
+ * also when absent (an added Reply-To or Cc breaks it too). List-* only when present: a mailing
+ * list that adds its own to a message without them does not break its signature.
  */
 const OVER_SIGNED: ReadonlyMap<string, "always" | "present"> = new Map([
-  ["from", "always"],
+  ...(["from", "to", "cc", "subject", "date", "message-id", "reply-to", "in-reply-to", "references", "mime-version", "content-type", "content-transfer-encoding"] as const).map(
+    (h) => [h, "always"] as const,
+  ),
   ["list-unsubscribe", "present"],
   ["list-unsubscribe-post", "present"],
 ]);
@@ -135,8 +140,8 @@ function signOne(key: DkimSigningKey, headerData: string, names: string[], bh: s
 /**
  * Signs `message` (CRLF line ends, as composed) with every key, prepending one DKIM-Signature per
  * key in key order. Signs each present instance of the listed headers bottom-up (§5.4.2) and
- * lists From (and present List-Unsubscribe fields) once more than they occur, so one added
- * later breaks the signature (§8.15).
+ * lists the reader-facing ones (and present List-Unsubscribe fields) once more than they
+ * occur, so one added later breaks the signature (§8.15).
  */
 export function signMessage(message: Buffer, keys: readonly DkimSigningKey[], opts: SignOptions = {}): Buffer {
   if (!keys.length) return message;

@@ -75,6 +75,21 @@ describe("signMessage", () => {
       expect(await results(Buffer.from(add(signed), "latin1"))).not.toContain("example.com/pass");
     });
 
+    it.each([
+      ["Subject", "Subject: URGENT: wire the money today"],
+      ["Reply-To (absent from the message)", "Reply-To: attacker@evil.example"],
+      ["Cc (absent from the message)", "Cc: victim2@example.net"],
+      ["To", "To: victim2@example.net"],
+      ["Date", "Date: Mon, 1 Jan 2035 00:00:00 +0000"],
+      ["Message-ID", "Message-ID: <replayed@evil.example>"],
+      ["Content-Type", "Content-Type: text/html"],
+      ["Content-Transfer-Encoding", "Content-Transfer-Encoding: base64"],
+      ["In-Reply-To", "In-Reply-To: <thread@evil.example>"],
+    ])("fails verification when a %s is added above the message (a replay showing the attacker's field)", async (_, field) => {
+      const signed = signMessage(composeMessage(simple), [keys[alg]]).toString("latin1");
+      expect(await results(Buffer.from(`${field}\r\n${signed}`, "latin1"))).not.toContain("example.com/pass");
+    });
+
     it("still verifies when an unsigned header changes", async () => {
       const signed = signMessage(composeMessage(simple), [keys[alg]]).toString("latin1");
       const changed = Buffer.from(signed.replace("X-Campaign: 42", "X-Campaign: 43"), "latin1");
@@ -92,18 +107,20 @@ describe("signMessage", () => {
     expect(await results(signed)).toEqual(["example.com/pass", "example.com/pass"]);
   });
 
-  it("lists each signed header, From once more than it occurs, and folds every line to 78", () => {
+  it("lists each signed header, the reader-facing ones once more than they occur, and folds every line to 78", () => {
     const message = composeMessage({ ...simple, cc: [mailbox("carol@example.org")], replyTo: [mailbox("help@example.com")] });
     const signature = signMessage(message, [keys.rsa], { now: new Date("2026-11-23T12:00:00Z") }).toString("latin1", 0, 2000);
     const unfolded = signature.slice(0, signature.indexOf("\r\nFrom:")).replace(/\r\n /g, " ");
     expect(unfolded).toMatch(/ c=relaxed\/relaxed; d=example\.com; s=s1; t=1795435200; /);
-    expect(unfolded.replace(/\s/g, "")).toContain("h=from:from:to:cc:subject:date:message-id:reply-to:mime-version:content-type;");
+    expect(unfolded.replace(/\s/g, "")).toContain(
+      "h=from:from:to:to:cc:cc:subject:subject:date:date:message-id:message-id:reply-to:reply-to:in-reply-to:references:mime-version:mime-version:content-type:content-type:content-transfer-encoding;",
+    );
     for (const line of signature.split("\r\n").slice(0, 8)) expect(line.length).toBeLessThanOrEqual(78);
   });
 
   it("signs only the headers it is told to, when told", async () => {
     const signed = signMessage(composeMessage(simple), [keys.ed25519], { headers: ["From", "Subject", "X-Campaign"] });
-    expect(signed.toString("latin1").replace(/\r\n /g, "")).toMatch(/h=from:from:subject:x-campaign;/);
+    expect(signed.toString("latin1").replace(/\r\n /g, "")).toMatch(/h=from:from:subject:subject:x-campaign;/);
     expect(await results(signed)).toEqual(["example.com/pass"]);
   });
 
@@ -124,7 +141,7 @@ describe("signMessage", () => {
     const signed = signMessage(composeMessage(input), [keys.ed25519]);
     const text = signed.toString("latin1");
     expect(text.slice(0, text.indexOf("\r\nFrom:")).replace(/\s+/g, "")).toContain(
-      "h=from:from:to:subject:date:message-id:mime-version:content-type:list-unsubscribe:list-unsubscribe:list-unsubscribe-post:list-unsubscribe-post;",
+      "h=from:from:to:to:cc:subject:subject:date:date:message-id:message-id:reply-to:in-reply-to:references:mime-version:mime-version:content-type:content-type:content-transfer-encoding:list-unsubscribe:list-unsubscribe:list-unsubscribe-post:list-unsubscribe-post;",
     );
     expect(await results(signed)).toEqual(["example.com/pass"]);
     const redirected = text.replace("https://mail.example.com/", "https://evil.example/");
