@@ -44,28 +44,37 @@ type Segment = { raw: string } | { encode: string };
 /**
  * Splits unstructured text at spaces into raw words and encoded spans. Neighbouring words that
  * need encoding share one span with the spaces between them, because whitespace between two
- * encoded-words is dropped by decoders (RFC 2047 §6.2); spaces next to raw words stay raw.
+ * encoded-words is dropped by decoders (RFC 2047 §6.2). A run of spaces travels with the word
+ * after it, as one token (encoded when that makes it too long to keep raw): a fold then never
+ * falls inside the run, where it would leave a line of nothing but spaces or carry a line past
+ * 998 octets (a value of encoded words, 981 spaces and a word was a RangeError, a 500).
  */
 function segments(text: string, { utf8 = false, maxRaw = HARD_LINE - 1 }: UnstructuredOptions): Segment[] {
   const out: Segment[] = [];
-  let pendingSpaces = 0; // empty words (runs of spaces) after the last span, not yet written
+  let spaces = ""; // the spaces before the next word, beyond the one that separates tokens
   for (const word of text.split(" ")) {
-    const last = out[out.length - 1];
     if (word === "") {
-      pendingSpaces++;
-    } else if (mustEncode(word, utf8, maxRaw)) {
-      if (last && "encode" in last) last.encode += " ".repeat(pendingSpaces + 1) + word;
-      else {
-        for (; pendingSpaces > 0; pendingSpaces--) out.push({ raw: "" });
-        out.push({ encode: word });
-      }
-      pendingSpaces = 0;
+      spaces += " ";
+      continue;
+    }
+    const token = spaces + word;
+    spaces = "";
+    const last = out[out.length - 1];
+    if (mustEncode(token, utf8, maxRaw)) {
+      if (last && "encode" in last) last.encode += ` ${token}`;
+      else out.push({ encode: token });
     } else {
-      for (; pendingSpaces > 0; pendingSpaces--) out.push({ raw: "" });
-      out.push({ raw: word });
+      out.push({ raw: token });
     }
   }
-  for (; pendingSpaces > 0; pendingSpaces--) out.push({ raw: "" });
+  if (spaces) {
+    // Trailing spaces stay with the last token (in its encoded-word, if it is one).
+    const last = out[out.length - 1];
+    if (!last) out.push({ raw: spaces.slice(1) }); // only spaces: n + 1 empty words for n spaces
+    else if ("encode" in last) last.encode += spaces;
+    else if (mustEncode(last.raw + spaces, utf8, maxRaw)) out[out.length - 1] = { encode: last.raw + spaces };
+    else last.raw += spaces;
+  }
   return out;
 }
 

@@ -16,6 +16,15 @@ function decodeWord(word: string): Buffer | null {
   return Buffer.from(m[2]!.replace(/_/g, " ").replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), "latin1");
 }
 
+/** A field's value unfolded and decoded (RFC 5322 §2.2.3, RFC 2047 §6.2: whitespace between two encoded-words is dropped). */
+function decodeField(field: string): string {
+  const word = /=\?utf-8\?[BQ]\?[^?]*\?=/.source;
+  return field
+    .replace(/\r\n/g, "")
+    .replace(/^[^:]*: /, "")
+    .replace(new RegExp(`(${word})(?:[ \\t]+(?=${word}))?`, "g"), (w: string, enc: string) => decodeWord(enc)!.toString("utf8"));
+}
+
 const samples = [
   ["Japanese", "お知らせ：来週の会議は中止になりました（詳細は本文をご覧ください）"],
   ["emoji with surrogate pairs", "🎉🎊🥳🍰🍾🎈🎁🎂🎆🎇✨🎃🎄🎋🎍🎎🎏🎐🎑🧧🎀🎗🎟🎫"],
@@ -72,6 +81,23 @@ describe("encodeUnstructured", () => {
     const w = new FieldWriter("Subject");
     writeUnstructured(w, `see ${"https://example.com/".repeat(10)} now`, { maxRaw: 77 });
     for (const line of w.toString().split("\r\n")) expect(line.length).toBeLessThanOrEqual(78);
+  });
+
+  it.each([
+    ["encoded words, then 981 spaces (a 500 before)", "€".repeat(16) + " ".repeat(981) + "x"],
+    ["accented words, then 960 spaces", "é".repeat(26) + " ".repeat(960) + "x"],
+    ["look-alike encoded words, then spaces", "=? a ".repeat(5) + " ".repeat(960) + "x"],
+    ["two words 996 spaces apart", `a${" ".repeat(996)}b`],
+    ["leading, inner and trailing runs", "  lead  €  mid   trail   "],
+  ])("writes a run of spaces with its next word: %s (no line > 998, none only whitespace, decoded back exactly)", (_, text) => {
+    const w = new FieldWriter("X-Note");
+    writeUnstructured(w, text);
+    const field = w.toString();
+    for (const line of field.split("\r\n")) {
+      expect(Buffer.byteLength(line)).toBeLessThanOrEqual(998);
+      expect(line).not.toMatch(/^\s*$/);
+    }
+    expect(decodeField(field)).toBe(text);
   });
 
   it("keeps a long caller-header token raw on its own line", () => {
