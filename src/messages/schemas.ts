@@ -20,7 +20,7 @@ export const LIMITS = {
 /** Headers Postline writes itself; callers may not set them (issue #3's list plus Subject/Reply-To/Sender, which have fields). */
 export const OWNED_HEADERS = new Set([
   "from", "to", "cc", "bcc", "date", "message-id", "mime-version", "dkim-signature", "return-path",
-  "received", "subject", "reply-to", "sender", "list-unsubscribe", "list-unsubscribe-post",
+  "received", "subject", "reply-to", "sender", "list-unsubscribe", "list-unsubscribe-post", "resent-bcc",
 ]);
 
 // Tab allowed; CR, LF, NUL and other controls refused.

@@ -16,7 +16,9 @@ export function assertHeaderText(text: string, what: string): void {
 
 /** A raw token may hold only these (tab and printable ASCII; plus UTF-8 under RFC 6532). */
 const RAW_ASCII = /^[\t\x20-\x7e]*$/;
-const RAW_UTF8 = /^[^\x00-\x08\x0a-\x1f\x7f]*$/;
+// Not raw even in UTF-8 headers: C1 controls and the Unicode line and paragraph separators, which
+// some readers take for line breaks (U+0085 NEL, U+2028, U+2029; RFC 5198 §2): those are encoded.
+const RAW_UTF8 = /^[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$/;
 
 export interface UnstructuredOptions {
   /** RFC 6532 UTF-8 headers: non-ASCII words stay raw. */

@@ -1,8 +1,9 @@
 /**
  * A caller's own RFC 5322 message (POST /messages/raw), made fit to sign and send: line ends
  * normalised to CRLF (no bare CR or LF survives — ENGINE-NOTES "SMTP smuggling"), NUL refused,
- * every line ≤ 998 octets, a parseable header section with a From, Bcc removed, and Message-ID
- * and Date added when missing. Pure.
+ * every line ≤ 998 octets, a parseable header section with a From, Bcc and Resent-Bcc removed,
+ * and Message-ID, Date and MIME-Version added when missing (SPEC.md "Composition rules": always
+ * present). Pure.
  */
 import { parseMailbox, type Mailbox } from "./address.js";
 import { formatDate, newMessageId, toCrlf } from "./compose.js";
@@ -16,6 +17,7 @@ export interface PreparedRaw {
 
 export type PrepareResult = { ok: true; message: PreparedRaw } | { ok: false; error: string };
 
+const BLIND = new Set(["bcc", "resent-bcc"]);
 const FIELD = /^([!-9;-~]+)[ \t]*:(.*)$/s; // RFC 5322 §2.2: field name is printable ASCII except ":"
 
 /** Unfolded header fields in order: [name, value, raw lines]. */
@@ -52,7 +54,8 @@ export function prepareRawMessage(input: Buffer, now: Date): PrepareResult {
   const fromValue = Buffer.from(froms[0]!.value.replace(/\r\n/g, ""), "latin1").toString("utf8").trim();
   const from = parseMailbox(fromValue);
   if (!from.ok) return { ok: false, error: `From: ${from.error}` };
-  const kept = fields.filter((f) => f.name.toLowerCase() !== "bcc"); // Bcc is never written
+  // Bcc is never written (RFC 5322 §3.6.3), nor Resent-Bcc (§3.6.6): they name hidden recipients.
+  const kept = fields.filter((f) => !BLIND.has(f.name.toLowerCase()));
   const ids = get("message-id");
   const idMatch = ids.length === 1 ? /<[^<>\s]+@[^<>\s]+>/.exec(ids[0]!.value) : null;
   const messageId = idMatch ? idMatch[0] : newMessageId(from.mailbox);
@@ -62,6 +65,7 @@ export function prepareRawMessage(input: Buffer, now: Date): PrepareResult {
     added.push(`Message-ID: ${messageId}`);
   }
   if (get("date").length === 0) added.push(`Date: ${formatDate(now)}`);
+  if (get("mime-version").length === 0) added.push("MIME-Version: 1.0"); // RFC 2045 §4
   const subject = Buffer.from((get("subject")[0]?.value ?? "").replace(/\r\n/g, ""), "latin1").toString("utf8").trim();
   const head = [...kept.map((f) => f.raw), ...added].join("\r\n");
   const bytes = Buffer.from(`${head}\r\n\r\n${body}${body === "" || body.endsWith("\r\n") ? "" : "\r\n"}`, "latin1");

@@ -166,6 +166,7 @@ describe("POST /messages with bad input", () => {
     ["LF in a display name", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, from: "Alice\nBcc: x@example.org <alice@example.com>" } }), 422, /from/],
     ["CR/LF in a custom header value", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, headers: { "X-Campaign": "1\r\nBcc: v@example.org" } } }), 422, /X-Campaign/],
     ["a custom header Postline owns", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, headers: { "Message-ID": "<x@y.z>" } } }), 422, /Message-ID/],
+    ["a custom Resent-Bcc header (it would name hidden recipients)", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, headers: { "Resent-Bcc": "hidden@example.net" } } }), 422, /Resent-Bcc/],
     ["a header name with a space", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, headers: { "X Bad": "v" } } }), 422],
     ["51 custom headers", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, headers: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`X-H${i}`, "v"])) } }), 422, /50/],
     ["21 tags", () => t.request("POST", "/messages", { key: acct.key, body: { ...base, tags: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`t${i}`, "v"])) } }), 422, /20 tags/],

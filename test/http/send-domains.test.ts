@@ -93,7 +93,7 @@ describe("sending from a domain", () => {
 });
 
 describe("POST /messages/raw", () => {
-  it("stores a caller's message normalised to CRLF, without Bcc, with Message-ID and Date added, and signed", async () => {
+  it("stores a caller's message normalised to CRLF, without Bcc, with Message-ID, Date and MIME-Version added, and signed", async () => {
     const a = await t.account("raw");
     const created = await t.json("POST", "/domains", { key: a.key, body: { name: "raw.example", algorithm: "ed25519-sha256" } });
     publish(created.body);
@@ -110,7 +110,7 @@ describe("POST /messages/raw", () => {
     expect(text.replace(/\r\n/g, "")).not.toMatch(/[\r\n]/);
     expect(text).not.toMatch(/^Bcc:/im);
     expect(text).toContain(`Message-ID: ${res.body.message_id}\r\n`);
-    expect(text).toMatch(/\r\nDate: .+\r\n\r\nHello\r\n\.\r\nbye\r\n$/);
+    expect(text).toMatch(/\r\nDate: .+\r\nMIME-Version: 1\.0\r\n\r\nHello\r\n\.\r\nbye\r\n$/);
     const result = await dkimVerify(raw, { resolver: mailauthResolver, curTime: new Date() });
     expect(result.results.map((r: any) => r.status.result)).toEqual(["pass"]);
     const got = await t.json("GET", `/messages/${res.body.id}`, { key: a.key });

@@ -77,6 +77,16 @@ describe("encodeUnstructured", () => {
     expect(encodeUnstructured("Grüße 東京", { utf8: true })).toBe("Grüße 東京");
   });
 
+  it.each([["NEL (U+0085)", "\u0085"], ["LINE SEPARATOR (U+2028)", "\u2028"], ["PARAGRAPH SEPARATOR (U+2029)", "\u2029"], ["a C1 control (U+009B)", "\u009b"]])(
+    "encodes a word holding %s even in UTF-8 headers (readers may take it for a line break)",
+    (_, ch) => {
+      const out = encodeUnstructured(`Grüße a${ch}b 東京`, { utf8: true });
+      expect(out).not.toContain(ch);
+      expect(out).toMatch(/^Grüße =\?utf-8\?[BQ]\?[^?]+\?= 東京$/);
+      expect(phraseTokens(`Zoë${ch}`, true).join(" ")).not.toContain(ch);
+    },
+  );
+
   it("encodes a subject word longer than a line so every line stays ≤ 78", () => {
     const w = new FieldWriter("Subject");
     writeUnstructured(w, `see ${"https://example.com/".repeat(10)} now`, { maxRaw: 77 });

@@ -5,20 +5,20 @@ const now = new Date("2026-11-23T12:00:00Z");
 const prep = (s: string | Buffer) => prepareRawMessage(Buffer.isBuffer(s) ? s : Buffer.from(s, "utf8"), now);
 
 describe("prepareRawMessage", () => {
-  it("normalises bare LF and bare CR to CRLF and adds Message-ID and Date when missing", () => {
+  it("normalises bare LF and bare CR to CRLF and adds Message-ID, Date and MIME-Version when missing", () => {
     const r = prep("From: Alice <alice@example.com>\nTo: bob@example.org\nSubject: Hi\n\nline one\rline two\n.\n");
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     const text = r.message.bytes.toString();
     expect(text.replace(/\r\n/g, "")).not.toMatch(/[\r\n]/);
-    expect(text).toMatch(/\r\nMessage-ID: <[^@]+@example\.com>\r\nDate: Mon, 23 Nov 2026 12:00:00 \+0000\r\n\r\nline one\r\nline two\r\n\.\r\n$/);
+    expect(text).toMatch(/\r\nMessage-ID: <[^@]+@example\.com>\r\nDate: Mon, 23 Nov 2026 12:00:00 \+0000\r\nMIME-Version: 1\.0\r\n\r\nline one\r\nline two\r\n\.\r\n$/);
     expect(r.message.subject).toBe("Hi");
     expect(r.message.from.address).toBe("alice@example.com");
   });
 
-  it("keeps an existing Message-ID and Date, removes Bcc, and keeps 8-bit bytes as they are", () => {
+  it("keeps an existing Message-ID, Date and MIME-Version, removes Bcc and Resent-Bcc, and keeps 8-bit bytes as they are", () => {
     const raw = Buffer.concat([
-      Buffer.from("From: a@example.com\r\nBcc: secret@example.net\r\nMessage-ID: <keep@example.com>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\nSubject: caf"),
+      Buffer.from("From: a@example.com\r\nBcc: secret@example.net\r\nResent-Bcc: hidden@example.net\r\nMIME-Version: 1.0\r\nMessage-ID: <keep@example.com>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\nSubject: caf"),
       Buffer.from([0xc3, 0xa9]),
       Buffer.from("\r\n\r\nbody "),
       Buffer.from([0xff, 0xfe]),
@@ -29,7 +29,9 @@ describe("prepareRawMessage", () => {
     if (!r.ok) return;
     expect(r.message.messageId).toBe("<keep@example.com>");
     expect(r.message.subject).toBe("café");
-    expect(r.message.bytes.toString("latin1")).not.toMatch(/^Bcc:/im);
+    expect(r.message.bytes.toString("latin1")).not.toMatch(/^(Resent-)?Bcc:/im);
+    expect(r.message.bytes.toString("latin1")).not.toContain("hidden@example.net");
+    expect(r.message.bytes.toString().match(/^MIME-Version:/gim)).toHaveLength(1);
     expect(r.message.bytes.includes(Buffer.from([0xff, 0xfe]))).toBe(true);
     expect(r.message.bytes.toString().match(/^Date:/gm)).toHaveLength(1);
   });
