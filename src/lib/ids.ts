@@ -1,6 +1,6 @@
 /**
  * Prefixed, time-ordered ids (`msg_01jd…`): 10 Crockford base32 characters of milliseconds
- * followed by 16 of randomness (80 bits), as in ULID. Sorting ids sorts by creation time,
+ * followed by 16 of randomness (80 bits, counting up within a millisecond), as in ULID. Sorting ids sorts by creation time,
  * which gives cursor pagination a stable key without a second column.
  */
 import { randomFillSync } from "node:crypto";
@@ -34,20 +34,36 @@ function encodeTime(ms: number): string {
 const pool = Buffer.alloc(8192);
 let offset = pool.length;
 
-function encodeRandom(): string {
-  if (offset + 16 > pool.length) {
-    randomFillSync(pool);
-    offset = 0;
+// Monotonic within a millisecond (as ULID's monotonic factory): the next id of the same
+// millisecond is the last one's random part plus one, so ids made in one call (a batch's
+// messages, an outcome batch's events) sort in the order they were made, not at random.
+let lastMs = -1;
+const digits = new Uint8Array(16);
+
+function nextRandom(ms: number): string {
+  let carry = ms === lastMs;
+  for (let i = 15; carry && i >= 0; i--) {
+    digits[i] = (digits[i]! + 1) & 31;
+    carry = digits[i] === 0;
+  }
+  if (ms !== lastMs || carry) {
+    // A new millisecond (or, after 2^80 ids in one, an overflow): fresh randomness.
+    if (offset + 16 > pool.length) {
+      randomFillSync(pool);
+      offset = 0;
+    }
+    for (let i = 0; i < 16; i++) digits[i] = pool[offset + i]! & 31;
+    offset += 16;
+    lastMs = ms;
   }
   let out = "";
-  for (let i = 0; i < 16; i++) out += ALPHABET[pool[offset + i]! & 31];
-  offset += 16;
+  for (let i = 0; i < 16; i++) out += ALPHABET[digits[i]!];
   return out;
 }
 
 /** A new id of the given kind, e.g. `newId("message")` → `msg_01jd2…`. */
 export function newId(kind: IdKind, now: number = Date.now()): string {
-  return `${ID_PREFIXES[kind]}_${encodeTime(now)}${encodeRandom()}`;
+  return `${ID_PREFIXES[kind]}_${encodeTime(now)}${nextRandom(now)}`;
 }
 
 const patterns = new Map<IdKind, RegExp>();
