@@ -73,7 +73,15 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   app.get("/docs", swaggerUI({ url: "/openapi.yaml", title: "Postline API" }));
 
-  app.notFound((c) => problem(c, "not_found", `no route for ${c.req.method} ${c.req.path}`));
+  // A path that exists under other methods is a 405 with Allow (RFC 9110 §15.5.6), not a 404.
+  let allowed: ((path: string) => string[]) | undefined;
+  app.notFound((c) => {
+    allowed ??= methodsByPath(app.routes);
+    const methods = allowed(c.req.path);
+    if (methods.length === 0) return problem(c, "not_found", `no route for ${c.req.method} ${c.req.path}`);
+    c.header("Allow", methods.join(", "));
+    return problem(c, "method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}; allowed: ${methods.join(", ")}`);
+  });
   app.onError((err, c) => {
     if (err instanceof AppError) return problem(c, err.code, err.message, err.errors);
     if (err instanceof HTTPException && HTTP_CODES[err.status]) {
@@ -84,6 +92,29 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     return problem(c, "internal", "an unexpected error occurred; it has been logged");
   });
   return app;
+}
+
+/**
+ * The methods each route path answers (HEAD with GET, as Hono serves it), as a look-up by
+ * request path. Middleware entries (method ALL, wildcard paths) are not routes.
+ */
+function methodsByPath(routes: readonly { method: string; path: string }[]): (path: string) => string[] {
+  const patterns = new Map<string, { re: RegExp; methods: Set<string> }>();
+  for (const r of routes) {
+    if (r.method === "ALL" || r.path.includes("*")) continue;
+    const entry = patterns.get(r.path) ?? {
+      re: new RegExp(`^${r.path.split("/").map((seg) => (seg.startsWith(":") ? "[^/]+" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}/?$`),
+      methods: new Set<string>(),
+    };
+    entry.methods.add(r.method);
+    if (r.method === "GET") entry.methods.add("HEAD");
+    patterns.set(r.path, entry);
+  }
+  return (path) => {
+    const methods = new Set<string>();
+    for (const { re, methods: m } of patterns.values()) if (re.test(path)) m.forEach((x) => methods.add(x));
+    return [...methods].sort();
+  };
 }
 
 /** The OpenAPI 3.1 document of every route, as YAML (committed as openapi.yaml by `npm run openapi`). */

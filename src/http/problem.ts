@@ -13,6 +13,8 @@ export function statusOf(code: ErrorCode): { status: ContentfulStatusCode; title
       return { status: 403, title: "Forbidden" };
     case "not_found":
       return { status: 404, title: "Not found" };
+    case "method_not_allowed":
+      return { status: 405, title: "Method not allowed" };
     case "conflict":
       return { status: 409, title: "Conflict" };
     case "idempotency_conflict":

@@ -41,6 +41,22 @@ describe("health, docs and unknown routes", () => {
     expect(res.headers.get("x-request-id")).toBe("abc-123");
     expect(((await res.json()) as { request_id: string }).request_id).toBe("abc-123");
   });
+
+  it("answers a known path with another method 405 problem+json with Allow (RFC 9110 §15.5.6), and stores nothing", async () => {
+    const a = await t.account("methods");
+    for (const [method, path, allow] of [
+      ["PUT", "/messages", "GET, HEAD, POST"],
+      ["PATCH", "/messages/msg_01jd2x0c6v8k9m3n4p5q6r7s8t", "GET, HEAD"],
+      ["POST", "/healthz", "GET, HEAD"],
+      ["PUT", "/suppressions/bob%40example.org", "DELETE"],
+      ["GET", "/messages/msg_01jd2x0c6v8k9m3n4p5q6r7s8t/cancel", "POST"],
+    ] as const) {
+      const res = await t.request(method, path, { key: a.key, ...(method === "GET" ? {} : { body: {} }) });
+      expect([method, path, res.status, res.headers.get("allow"), res.headers.get("content-type")]).toEqual([method, path, 405, allow, "application/problem+json"]);
+      expect(await res.json()).toMatchObject({ type: "urn:postline:problem:method-not-allowed", status: 405 });
+    }
+    expect((await t.json("GET", "/messages", { key: a.key })).body.data).toEqual([]);
+  });
 });
 
 describe("GET /metrics", () => {
