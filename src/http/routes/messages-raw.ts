@@ -4,7 +4,7 @@ import { sendRawMessage, sendRawSchema } from "../../messages/send-raw.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { requireScope } from "../middleware.js";
 import { sendOptions } from "./messages.js";
-import { idempotencyKeyParameter, pick, security } from "./shared.js";
+import { idempotencyKeyParameter, pick, replayedHeader, security } from "./shared.js";
 
 const sendRaw = createRoute({
   method: "post",
@@ -19,7 +19,7 @@ const sendRaw = createRoute({
     body: { required: true, content: { "application/json": { schema: sendRawSchema } } },
   },
   responses: {
-    202: { description: "Accepted and queued", content: { "application/json": { schema: sendMessageResponse } } },
+    202: { description: "Accepted and queued", headers: replayedHeader, content: { "application/json": { schema: sendMessageResponse } } },
     ...pick(400, 401, 403, 409, 413, 415, 422),
   },
 });

@@ -15,7 +15,7 @@ import {
 import { requestHash, sendMessage, type SendOptions } from "../../messages/send.js";
 import type { AppDeps, AppEnv } from "../context.js";
 import { accountOf, requireScope } from "../middleware.js";
-import { idempotencyKey, idempotencyKeyParameter, pick, security } from "./shared.js";
+import { idempotencyKey, idempotencyKeyParameter, pick, replayedHeader, security } from "./shared.js";
 
 const idParam = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "msg_01jd2x0c6v8k9m3n4p5q6r7s8t" }) });
 
@@ -32,7 +32,7 @@ const send = createRoute({
     body: { required: true, content: { "application/json": { schema: sendMessageSchema } } },
   },
   responses: {
-    202: { description: "Accepted and queued", content: { "application/json": { schema: sendMessageResponse } } },
+    202: { description: "Accepted and queued", headers: replayedHeader, content: { "application/json": { schema: sendMessageResponse } } },
     ...pick(400, 401, 403, 409, 413, 415, 422),
   },
 });

@@ -68,6 +68,14 @@ export const idempotencyKeyParameter = {
   schema: { type: "string", pattern: IDEMPOTENCY_KEY.source },
 } as const;
 
+/** The 202 of a send route: `Idempotent-Replayed: true` when it repeats the first response to the same key and body. */
+export const replayedHeader = z.object({
+  "Idempotent-Replayed": z
+    .literal("true")
+    .optional()
+    .openapi({ description: "`true` when this is the first response again, for a request repeated with the same Idempotency-Key and body" }),
+});
+
 /** The request's Idempotency-Key, if any; 400 (as for any invalid header) when it is not 1–255 printable ASCII characters. */
 export function idempotencyKey(c: Context): string | undefined {
   const key = c.req.header("idempotency-key");
