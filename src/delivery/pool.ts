@@ -62,11 +62,6 @@ export class SessionPool<S extends Reusable> {
     this.byAge.add(entry);
   }
 
-  /** Idle sessions held now (every key). */
-  get size(): number {
-    return this.byAge.size;
-  }
-
   /**
    * QUITs the oldest idle sessions until at most `max` stay, resolving once they are closed: the
    * caller is about to open a connection, and idle ones count against its connection cap

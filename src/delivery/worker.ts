@@ -102,9 +102,12 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
    * with backoff while the heartbeat renews its leases: dropping it would send each of those
    * messages a second time once the leases expired (SPEC.md: duplicates only for the
    * transaction in flight). A lease lost meanwhile makes its row a no-op (the update is
-   * guarded by locked_by) and that result is dropped then.
+   * guarded by locked_by) and that result is dropped then. Writes failing for longer than a
+   * lease (by then another worker may have the recipients) drop the batch, as before: a batch
+   * that can never be written (a bug) must not hold back every later outcome.
    */
   let flushFailures = 0;
+  let failingSince: number | null = null;
   let retryTimer: NodeJS.Timeout | null = null;
   const flush = async (): Promise<void> => {
     if (flushing) return flushing;
@@ -115,6 +118,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       try {
         const lost = await recordOutcomes(o.store, id, batch, now());
         flushFailures = 0;
+        failingSince = null;
         for (const t of batch) {
           metrics.deliveryOutcomes.inc({ status: t.status });
           held.delete(t.recipientId);
@@ -122,6 +126,14 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         if (lost.length) log.warn({ count: lost.length }, "lease lost before the outcome was written; the result is dropped");
       } catch (err) {
         failed = true;
+        failingSince ??= Date.now();
+        if (Date.now() - failingSince > o.leaseMs) {
+          log.error({ err: safeError(err), count: batch.length }, "recording outcomes failed for longer than a lease; dropped, the recipients will be retried");
+          for (const t of batch) held.delete(t.recipientId);
+          flushFailures = 0;
+          failingSince = null;
+          return;
+        }
         pending.unshift(...batch);
         const ms = Math.min(5_000, 100 * 2 ** flushFailures++);
         log.error({ err: safeError(err), count: batch.length, retryMs: ms }, "recording outcomes failed; kept, and written again shortly");

@@ -139,19 +139,31 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
    * overlap). A batch whose write fails (PostgreSQL restarting, a dropped connection) is kept and
    * written again with backoff while the heartbeat renews its leases: dropping it would lose the
    * record of those tries and POST every one of those events again once the leases expired.
+   * Writes failing for longer than a lease drop their batch, as before (a batch that can never
+   * be written must not hold back every later one).
    */
   let recordFailures = 0;
+  let failingSince: number | null = null;
   let retryTimer: NodeJS.Timeout | null = null;
   const record = async (batch: FinishedTry[]) => {
     try {
       const lost = await recordTries(o.store, id, batch, now());
       recordFailures = 0;
+      failingSince = null;
       for (const t of batch) held.delete(t.seq);
       if (lost.length) log.warn({ count: lost.length }, "lease lost before the try was recorded; another dispatcher retries it");
       // Retries falling due before the next poll get a wake-up of their own.
       const soon = Math.min(...batch.map((t) => t.nextAttemptAt?.getTime() ?? Infinity)) - now().getTime();
       if (soon < pollMs) later(Math.max(0, soon));
     } catch (err) {
+      failingSince ??= Date.now();
+      if (Date.now() - failingSince > leaseMs) {
+        log.error({ err: safeError(err), count: batch.length }, "recording webhook tries failed for longer than a lease; dropped, the deliveries will be tried again");
+        for (const t of batch) held.delete(t.seq);
+        recordFailures = 0;
+        failingSince = null;
+        return;
+      }
       pending.unshift(...batch);
       const ms = Math.min(5_000, 100 * 2 ** recordFailures++);
       log.error({ err: safeError(err), count: batch.length, retryMs: ms }, "recording webhook tries failed; kept, and written again shortly");

@@ -242,6 +242,31 @@ describe("the delivery engine", () => {
     }
   });
 
+  it("gives a batch up once its outcome writes have failed for longer than a lease (later outcomes are not held back)", async () => {
+    const mx = await startMailServer({ host: "127.0.0.32" });
+    h.publish({ "stuck-outcome.example": { MX: [{ preference: 10, exchange: "mx.stuck-outcome.example" }] }, "mx.stuck-outcome.example": { A: ["127.0.0.32"] } });
+    // Every outcome write fails (a batch that can never be written, as a bug would make it).
+    await h.store.rows(sql.raw(`create function stuck_outcome() returns trigger language plpgsql as $$
+      begin raise exception 'injected: outcome write failed'; end $$`));
+    await h.store.rows(sql.raw("create trigger stuck_outcome before insert on attempts for each row execute function stuck_outcome()"));
+    let dropped = false;
+    try {
+      const w = await h.worker({ smtpPort: mx.port, leaseMs: 600 });
+      const m = await h.send({ to: "user@stuck-outcome.example" });
+      // Dropped after a lease of failures, the recipient's lease runs out and it is sent again;
+      // kept for ever, the heartbeat would renew that lease and nothing more would happen.
+      await waitUntil(() => mx.received.length >= 2, 8_000, "the recipient tried again");
+      await h.store.rows(sql.raw("drop trigger stuck_outcome on attempts"));
+      dropped = true;
+      expect((await h.settle(m.id))[0]!.status).toBe("delivered");
+      await w.stop();
+    } finally {
+      if (!dropped) await h.store.rows(sql.raw("drop trigger stuck_outcome on attempts"));
+      await h.store.rows(sql.raw("drop function stuck_outcome()"));
+      await mx.close();
+    }
+  });
+
   it("does not spin while the only due work is for a domain at its cap (a job's end wakes the worker)", async () => {
     const hung = await startMailServer({ host: "127.0.0.8", script: { hangData: true } });
     h.publish({ "busy.example": { MX: [{ preference: 10, exchange: "mx.busy.example" }] }, "mx.busy.example": { A: ["127.0.0.8"] } });

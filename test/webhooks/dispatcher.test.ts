@@ -109,6 +109,29 @@ describe("the webhook dispatcher", () => {
     }
   });
 
+  it("gives a batch of tries up once its writes have failed for longer than a lease (the event is POSTed again later)", async () => {
+    const rx = await receiver(() => ({ status: 204 }));
+    const wh = await h.webhook(`${rx.base}/stuck`);
+    await h.store.rows(sql.raw(`create function hook_stuck() returns trigger language plpgsql as $$
+      begin raise exception 'injected: try record failed'; end $$`));
+    await h.store.rows(sql.raw("create trigger hook_stuck before insert on webhook_attempts for each row execute function hook_stuck()"));
+    let dropped = false;
+    try {
+      // Kept for ever, the heartbeat would renew the lease and the event would never go again.
+      const d = await h.dispatcher({ leaseMs: 600 });
+      await h.emit();
+      d.wake();
+      await until(() => rx.received.length >= 2, "the event POSTed again");
+      await h.store.rows(sql.raw("drop trigger hook_stuck on webhook_attempts"));
+      dropped = true;
+      const [row] = await settled(wh.id, 1);
+      expect(row).toMatchObject({ status: "succeeded", lastStatusCode: 204 });
+    } finally {
+      if (!dropped) await h.store.rows(sql.raw("drop trigger hook_stuck on webhook_attempts"));
+      await h.store.rows(sql.raw("drop function hook_stuck()"));
+    }
+  });
+
   it("keeps a hanging endpoint to its own slots: its timeouts are recorded and retried while another endpoint's events go through", async () => {
     const hang = await receiver(() => ({ status: 200, hang: true }));
     const fast = await receiver(() => ({ status: 200 }));
