@@ -109,7 +109,7 @@ const MAX_PHRASE_TOKEN = 76;
  * has specials (commas, quotes…), encoded-words when it has non-ASCII (without UTF-8 headers) or
  * is too long to sit on one line — never an encoded-word inside quotes (RFC 2047 §5 (3)).
  */
-export function phraseTokens(name: string, utf8 = false): string[] {
+export function phraseTokens(name: string, utf8 = false, firstRoom?: number): string[] {
   assertHeaderText(name, "display name");
   const plain = (utf8 ? RAW_UTF8 : /^[\x20-\x7e]*$/).test(name) && !name.includes("=?");
   if (plain) {
@@ -121,7 +121,7 @@ export function phraseTokens(name: string, utf8 = false): string[] {
       if (octets(quoted) <= MAX_PHRASE_TOKEN) return [quoted];
     }
   }
-  return encodeWords(name);
+  return encodeWords(name, firstRoom);
 }
 
 /** A display name as one phrase string (tokens joined by spaces). */
@@ -138,10 +138,18 @@ export function writeMailboxes(w: FieldWriter, list: readonly Mailbox[], utf8 = 
     const address = utf8 ? m.address : m.asciiAddress;
     assertHeaderText(address, "address");
     if (!utf8 && /[^\x00-\x7f]/.test(address)) throw new RangeError("a UTF-8 local part needs UTF-8 headers (SMTPUTF8)");
-    const tokens = m.name ? [...phraseTokens(m.name, utf8), `<${address}>`] : [address];
-    if (i < list.length - 1) tokens[tokens.length - 1] += ",";
-    const width = tokens.reduce((n, t) => n + 1 + octets(t), 0);
-    if (!w.fits(width)) w.fold();
+    // An encoded display name's first word is sized to the room left where it starts (after the
+    // field name, or on a fresh line), so that line too stays within 78.
+    const tokensFor = (room: number) => {
+      const tokens = m.name ? [...phraseTokens(m.name, utf8, room), `<${address}>`] : [address];
+      if (i < list.length - 1) tokens[tokens.length - 1] += ",";
+      return tokens;
+    };
+    let tokens = tokensFor(w.room);
+    if (!w.fits(tokens.reduce((n, t) => n + 1 + octets(t), 0))) {
+      w.fold();
+      tokens = tokensFor(w.room);
+    }
     for (const t of tokens) w.add(t);
   });
 }

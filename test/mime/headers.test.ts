@@ -175,6 +175,15 @@ describe("writeMailboxes", () => {
     }
   });
 
+  it("sizes an encoded display name's first word to the room after the field name, so that line stays ≤ 78 too", () => {
+    const name = "Zoë Ångström-Øresund, Kundendienst für Grüße und Schöne Sachen";
+    for (const field of ["Reply-To", "To", "Disposition-Notification-To"]) {
+      const w = new FieldWriter(field);
+      writeMailboxes(w, [mailbox(`${JSON.stringify(name)} <help@example.com>`), mailbox(`${JSON.stringify(name)} <other@example.com>`)]);
+      for (const line of w.toString().split("\r\n")) expect([field, line, line.length <= 78]).toEqual([field, line, true]);
+    }
+  });
+
   it("refuses a UTF-8 local part in ASCII headers", () => {
     expect(() => writeMailboxes(new FieldWriter("To"), [mailbox("jürgen@example.com")])).toThrow(RangeError);
   });
