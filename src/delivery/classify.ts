@@ -4,6 +4,7 @@
  *   2xx after DATA            → delivered
  *   4xx, connection/TLS/timeout → defer (retry on RETRY_SCHEDULE)
  *   5xx                        → bounce (the receiver refused)
+ *   anything else (1xx, 3xx)   → defer: not a valid final reply (RFC 5321 §4.3.2), a protocol error
  *   null MX, NXDOMAIN, guard   → fail (no retry makes sense)
  */
 export type Outcome = "delivered" | "defer" | "bounce" | "fail";
@@ -23,8 +24,9 @@ export interface Classified {
 export function classifyReply(code: number, enhanced: string | null, text: string): Classified {
   const reason = { code, enhanced, text };
   if (code >= 200 && code < 300) return { outcome: "delivered", reason };
-  if (code >= 400 && code < 500) return { outcome: "defer", reason };
-  return { outcome: "bounce", reason };
+  if (code >= 500 && code < 600) return { outcome: "bounce", reason };
+  // 4xx, and codes no final reply may carry (a 354 to RCPT or to the final "."): temporary.
+  return { outcome: "defer", reason };
 }
 
 /**
@@ -55,8 +57,14 @@ export const bounce = (code: number, enhanced: string, text: string): Classified
   reason: { code, enhanced, text },
 });
 
-/** Hard bounces are permanent mailbox failures that justify suppression (issue #5). */
-export function bounceKind(enhanced: string | null): "hard" | "soft" {
-  if (!enhanced) return "hard";
-  return /^5\.(1\.\d+|2\.1)$/.test(enhanced) ? "hard" : "soft";
+/**
+ * Hard bounces are permanent mailbox failures that justify suppression (issue #5): 5.1.x and
+ * 5.2.1 by the enhanced code; without one, only the reply codes RFC 5321 §4.2.3 gives mailbox
+ * failures (550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed). A
+ * 500–504 is about our command, a 552 or 554 about the message or a policy: soft, so such a
+ * refusal never puts an address on the suppression list.
+ */
+export function bounceKind(enhanced: string | null, code: number | null = null): "hard" | "soft" {
+  if (enhanced) return /^5\.(1\.\d+|2\.1)$/.test(enhanced) ? "hard" : "soft";
+  return code === 550 || code === 551 || code === 553 ? "hard" : "soft";
 }

@@ -117,7 +117,7 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
   // to this recipient's RCPT. Such a bounce says nothing about the mailbox, so it is soft: one
   // refused sender or message must never put every recipient on the suppression list (useSend #337).
   const settle = (r: JobRecipient, result: Classified, attempted: boolean, transaction = false) => {
-    const bounce = result.outcome === "bounce" ? { bounceKind: transaction ? ("soft" as const) : bounceKind(result.reason.enhanced) } : {};
+    const bounce = result.outcome === "bounce" ? { bounceKind: transaction ? ("soft" as const) : bounceKind(result.reason.enhanced, result.reason.code) } : {};
     results.set(r.id, { recipient: r, result: { ...result, ...bounce }, attempted, ...where, startedAt, durationMs: now() - started });
   };
   const settleAll = (result: Classified, attempted: boolean, transaction = false) =>

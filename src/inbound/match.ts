@@ -131,7 +131,7 @@ export function decidePlain(b: PlainBounce, candidates: readonly Candidate[]): D
     const why = named.length > 1 ? "several recipients named" : b.addresses.length ? "names no recipient of this transaction" : "no recipient named and several candidates";
     return { changes: [], notes: [{ email: named[0] ?? b.addresses[0] ?? null, recipient: null, decision: "unmatched", why }] };
   }
-  const kind = bounceKind(b.enhanced);
+  const kind = bounceKind(b.enhanced, b.code);
   const smtp = { code: b.code, enhanced: b.enhanced, text: b.text };
   return {
     changes: [{

@@ -163,3 +163,45 @@ describe("deliverJob's further rounds after 452", () => {
     }
   });
 });
+
+describe("deliverJob with replies that are not a mailbox's refusal", () => {
+  /** One transaction against a byte-scripted server: `rcpt` answers the RCPT, `dot` the final ".". */
+  async function once(rcpt: string, dot = "250 2.0.0 queued") {
+    const srv = await scriptedServer(async (p) => {
+      await p.send("220 mx ESMTP\r\n");
+      await p.line();
+      await p.send("250-mx\r\n250 8BITMIME\r\n"); // no PIPELINING: one command at a time
+      await p.line();
+      await p.send("250 ok\r\n"); // MAIL
+      await p.line();
+      await p.send(`${rcpt}\r\n`);
+      const next = await p.line();
+      if (next?.startsWith("DATA")) {
+        await p.send("354 go\r\n");
+        await p.until("\r\n.\r\n");
+        await p.send(`${dot}\r\n`);
+        await p.line();
+      }
+      await p.send("221 bye\r\n");
+    });
+    const pool = new SessionPool<SmtpSession>({ idleMs: 1_000, maxUses: 100 });
+    try {
+      const deps: DeliverDeps = { resolver: createResolver({ servers: [dns.address] }), allowNetworks: ["127.0.0.0/8"], smtpPort: srv.port, heloName: "test.local", pool, timeouts: { quit: 200 } };
+      const [r] = await deliverJob(deps, message, "one.test", [{ id: "r1", email: "u@one.test" }]);
+      return [r!.result.outcome, r!.result.reason.code, r!.result.bounceKind ?? null];
+    } finally {
+      await pool.close();
+      await srv.close();
+    }
+  }
+
+  it("defers a 354 to RCPT and a 354 to the final dot instead of bouncing (hard, suppressed) or losing the mail", async () => {
+    expect(await once("354 go ahead")).toEqual(["defer", 354, null]);
+    expect(await once("250 2.1.5 ok", "354 what")).toEqual(["defer", 354, null]);
+  });
+
+  it("bounces a 501 to RCPT without an enhanced code as soft (never suppressed), and a bare 550 as hard", async () => {
+    expect(await once("501 Error: Bad recipient address syntax")).toEqual(["bounce", 501, "soft"]);
+    expect(await once("550 No such user")).toEqual(["bounce", 550, "hard"]);
+  });
+});

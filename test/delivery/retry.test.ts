@@ -57,4 +57,15 @@ describe("classifyReply", () => {
     expect(bounceKind("5.7.26")).toBe("soft");
     expect(bounceKind("5.3.4")).toBe("soft");
   });
+
+  it("without an enhanced code, calls only 550, 551 and 553 hard (a 501 is about our command, a 554 a policy)", () => {
+    const kinds = [500, 501, 502, 503, 504, 550, 551, 552, 553, 554, 555].map((code) => [code, bounceKind(null, code)]);
+    expect(kinds).toEqual([[500, "soft"], [501, "soft"], [502, "soft"], [503, "soft"], [504, "soft"], [550, "hard"], [551, "hard"], [552, "soft"], [553, "hard"], [554, "soft"], [555, "soft"]]);
+    expect(bounceKind("5.1.1", 501)).toBe("hard"); // the enhanced code decides when there is one
+  });
+
+  it("defers on a code no final reply may carry (a 354 to RCPT or to the final dot, a 1xx): a protocol error, never a bounce", () => {
+    for (const code of [101, 221, 354, 399]) expect([code, classifyReply(code, null, "odd").outcome]).toEqual([code, code === 221 ? "delivered" : "defer"]);
+    expect(classifyRcptReply(354, null, "go ahead").outcome).toBe("defer");
+  });
 });

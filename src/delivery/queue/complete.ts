@@ -102,7 +102,7 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
   return tries.filter((t) => !done.has(t.recipientId)).map((t) => t.recipientId);
 }
 
-/** A bounce without a kind is hard (classify.ts `bounceKind`: no enhanced code → hard); null when not a bounce. */
+/** A bounce carries its kind (deliver.ts sets it with classify.ts `bounceKind`); one without is taken as hard. Null when not a bounce. */
 function bounceKindOf(t: FinishedTry): "hard" | "soft" | null {
   return t.status === "bounced" ? (t.bounceKind ?? "hard") : null;
 }
