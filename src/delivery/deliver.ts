@@ -171,8 +171,10 @@ async function deliverWith(deps: DeliverDeps, message: JobMessage, domain: strin
   for (const c of list.slice(0, deps.maxAddresses ?? 5)) {
     if (halt()) break;
     where = { mx: c.mx, ip: c.ip, tls: null };
-    // Sessions opened under a required-TLS policy are pooled apart from opportunistic ones.
-    const key = `${c.ip}:${c.port}:${tls}`;
+    // Sessions opened under a required-TLS policy are pooled apart from opportunistic ones, and
+    // per MX name: such a session's certificate was checked against that name only, so another
+    // domain's MX at the same address must not reuse it (RFC 8461 §4.2; it bypassed enforce).
+    const key = tls === "required" ? `${c.ip}:${c.port}:required:${c.mx}` : `${c.ip}:${c.port}:${tls}`;
     const transaction = { from: wireAddress(message.mailFrom), to: rcpts.map((r) => wire.get(r.id)!), data: message.data, smtputf8: message.smtputf8 };
     // A warm connection gets RSET between transactions, pipelined ahead of MAIL (one round trip
     // fewer per message). No 250 to it — the server closed the idle connection meanwhile —

@@ -7,7 +7,8 @@ import type { SmtpSession } from "../../src/smtp/connection.js";
 import { encodeData } from "../../src/smtp/data.js";
 import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
 import { startMailServer, type MailServer } from "../helpers/mail-server.js";
-import { scriptedServer } from "../helpers/smtp-servers.js";
+import { scriptedServer, startSmtpServer, testCertificate } from "../helpers/smtp-servers.js";
+import type { MtaStsFetcher } from "../../src/delivery/mta-sts.js";
 
 let dns: DnsServer;
 let mail: MailServer;
@@ -203,5 +204,34 @@ describe("deliverJob with replies that are not a mailbox's refusal", () => {
   it("bounces a 501 to RCPT without an enhanced code as soft (never suppressed), and a bare 550 as hard", async () => {
     expect(await once("501 Error: Bad recipient address syntax")).toEqual(["bounce", 501, "soft"]);
     expect(await once("550 No such user")).toEqual(["bounce", 550, "hard"]);
+  });
+});
+
+describe("deliverJob under MTA-STS enforce", () => {
+  it("never reuses a session verified for one MX name for another domain's MX at the same address (RFC 8461 §4.2)", async () => {
+    const zone = await startDnsServer({
+      "a.test": { MX: [{ preference: 10, exchange: "mx.a.test" }] },
+      "mx.a.test": { A: ["127.0.0.1"] },
+      "b.test": { MX: [{ preference: 10, exchange: "mx.b.test" }] },
+      "mx.b.test": { A: ["127.0.0.1"] },
+    });
+    const cert = testCertificate(["mx.a.test"]); // valid for mx.a.test only
+    const smtp = await startSmtpServer({ key: cert.key, cert: cert.cert });
+    // Both domains publish enforce policies naming their own MX.
+    const mtaSts: MtaStsFetcher = { policyFor: async (d) => ({ kind: "policy", id: "1", source: "fetched", policy: { version: "STSv1", mode: "enforce", mx: [`mx.${d}`], maxAge: 86_400 } }) };
+    const pool = new SessionPool<SmtpSession>({ idleMs: 1_000, maxUses: 100 });
+    try {
+      const deps: DeliverDeps = { resolver: createResolver({ servers: [zone.address] }), allowNetworks: ["127.0.0.0/8"], smtpPort: smtp.port, heloName: "test.local", pool, mtaSts, tlsCa: cert.cert, timeouts: { quit: 200 } };
+      const [a] = await deliverJob(deps, message, "a.test", [{ id: "r1", email: "u@a.test" }]);
+      expect(a!.result.outcome).toBe("delivered"); // its session is now warm in the pool
+      const [b] = await deliverJob(deps, message, "b.test", [{ id: "r2", email: "u@b.test" }]);
+      expect(b!.result.outcome).toBe("defer");
+      expect(b!.result.reason.text).toMatch(/mx\.b\.test/);
+      expect(smtp.received.map((m) => m.to)).toEqual([["u@a.test"]]);
+    } finally {
+      await pool.close();
+      await smtp.close();
+      await zone.close();
+    }
   });
 });
