@@ -358,7 +358,13 @@ async function candidates(deps: DeliverDeps, domain: string): Promise<Candidate[
           if (ok.ok) out.push({ mx: h.name, ip, port: deps.smtpPort });
           else refused.push(ok.reason);
         }
-      if (out.length === 0) return fail(`refused destination for ${domain}: ${refused.join("; ")}`, "5.4.4");
+      if (out.length === 0) {
+        // A host whose look-up failed only for now may yet have an address we may use
+        // (ENGINE-NOTES 8: a temporary DNS error defers), so only a certain refusal fails.
+        const pending = dest.skipped.filter((s) => s.temporary);
+        if (pending.length) return defer(`refused destination for ${domain}: ${refused.join("; ")}; not resolved yet: ${pending.map((s) => `${s.name}: ${s.reason}`).join("; ")}`, "4.4.3");
+        return fail(`refused destination for ${domain}: ${refused.join("; ")}`, "5.4.4");
+      }
       if (!shuffled) {
         if (!known) memo.set(deps, (known = new Map()));
         if (known.size >= MEMO_DOMAINS) known.clear();

@@ -20,7 +20,7 @@ export type Destinations =
    * In the order to try them; `skipped` are MX hosts left out because no address was found.
    * `ttl`: the smallest TTL (seconds) of the MX and address records the hosts came from.
    */
-  | { kind: "hosts"; hosts: DestinationHost[]; skipped: { name: string; reason: string }[]; ttl: number }
+  | { kind: "hosts"; hosts: DestinationHost[]; skipped: { name: string; reason: string; temporary: boolean }[]; ttl: number }
   /** RFC 7505: the domain accepts no mail; fail with 5.1.10, no delivery attempted. */
   | { kind: "null-mx"; reason: string }
   /** The domain does not exist: permanent. */
@@ -102,11 +102,10 @@ export async function resolveDestinations(resolver: Resolver, domain: string, op
       }
     });
   }
-  const report = skipped.map(({ name: host, reason }) => ({ name: host, reason }));
-  if (hosts.length > 0) return { kind: "hosts", hosts: hosts.slice(0, maxHosts), skipped: report, ttl };
+  if (hosts.length > 0) return { kind: "hosts", hosts: hosts.slice(0, maxHosts), skipped, ttl };
   return {
     kind: "no-addresses",
     temporary: skipped.some((s) => s.temporary),
-    reason: `no MX host of ${name} has an address: ${report.map((s) => `${s.name}: ${s.reason}`).join("; ")}`,
+    reason: `no MX host of ${name} has an address: ${skipped.map((s) => `${s.name}: ${s.reason}`).join("; ")}`,
   };
 }

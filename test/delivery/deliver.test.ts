@@ -235,3 +235,26 @@ describe("deliverJob under MTA-STS enforce", () => {
     }
   });
 });
+
+describe("deliverJob's destination guard with a host not resolved yet", () => {
+  it("defers when the guard refuses every address found but a better MX failed to resolve only for now; fails when none is pending", async () => {
+    const zone = await startDnsServer({
+      "mix.test": { MX: [{ preference: 10, exchange: "mx1.mix.test" }, { preference: 20, exchange: "mx2.mix.test" }] },
+      "mx1.mix.test": { SERVFAIL: true }, // the best MX, unresolvable for now
+      "mx2.mix.test": { A: ["10.1.2.3"] }, // a private address: refused (nothing is connected to)
+      "sure.test": { MX: [{ preference: 10, exchange: "mx2.mix.test" }] },
+    });
+    const pool = new SessionPool<SmtpSession>({ idleMs: 1_000, maxUses: 100 });
+    try {
+      const deps: DeliverDeps = { resolver: createResolver({ servers: [zone.address], timeoutMs: 300 }), allowNetworks: [], smtpPort: 25, heloName: "test.local", pool };
+      const [mix] = await deliverJob(deps, message, "mix.test", [{ id: "r1", email: "u@mix.test" }]);
+      expect([mix!.result.outcome, mix!.result.reason.enhanced, mix!.attempted]).toEqual(["defer", "4.4.3", false]);
+      expect(mix!.result.reason.text).toMatch(/mx1\.mix\.test/);
+      const [sure] = await deliverJob(deps, message, "sure.test", [{ id: "r2", email: "u@sure.test" }]);
+      expect([sure!.result.outcome, sure!.result.reason.enhanced]).toEqual(["fail", "5.4.4"]);
+    } finally {
+      await pool.close();
+      await zone.close();
+    }
+  });
+});
