@@ -26,7 +26,7 @@ export interface WebhookClientOptions {
   timeoutMs: number;
   /** Extra trusted root added to Node's bundled ones (tests). */
   ca?: string | Buffer;
-  /** Connections kept per endpoint (WEBHOOK_CONCURRENCY). Default 16. */
+  /** Connections kept per pool, i.e. per endpoint (WEBHOOK_CONCURRENCY). Default 16. */
   maxSockets?: number;
   userAgent?: string;
 }
@@ -38,7 +38,12 @@ export type PostResult =
   | { kind: "error"; error: string; durationMs: number };
 
 export interface WebhookClient {
-  post(target: WebhookTarget, body: string | Buffer, headers: Record<string, string>): Promise<PostResult>;
+  /**
+   * POSTs `body`. `pool` names the kept-alive connections it may use (the dispatcher: the
+   * endpoint's id), so a hanging endpoint holds only its own, never another endpoint's at the
+   * same host and port; without one, requests to the same host and port share theirs.
+   */
+  post(target: WebhookTarget, body: string | Buffer, headers: Record<string, string>, pool?: string): Promise<PostResult>;
   /** Closes every kept-alive connection. */
   close(): void;
 }
@@ -52,8 +57,8 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
 
   // Idle sockets are dropped after 4 s, before the 5 s keep-alive of common servers (Node's
   // included), so a request rarely meets a socket the server is closing.
-  const agentFor = (t: WebhookTarget) => {
-    const key = `${t.secure ? "s" : "p"} ${t.host} ${t.port}`;
+  const agentFor = (t: WebhookTarget, pool: string | undefined) => {
+    const key = `${pool ?? ""} ${t.secure ? "s" : "p"} ${t.host} ${t.port}`;
     let agent = agents.get(key);
     if (!agent) {
       const opts = { keepAlive: true, maxSockets: o.maxSockets ?? 16, timeout: 4_000, scheduling: "lifo" as const };
@@ -103,7 +108,7 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
     return { ip: dest.ips[0]! };
   };
 
-  const send = (t: WebhookTarget, ip: string, body: string | Buffer, headers: Record<string, string>, leftMs: number) =>
+  const send = (t: WebhookTarget, ip: string, body: string | Buffer, headers: Record<string, string>, leftMs: number, pool: string | undefined) =>
     new Promise<{ status: number; body: string } | { error: string; retryable: boolean }>((resolve) => {
       let settled = false;
       const finish = (r: { status: number; body: string } | { error: string; retryable: boolean }) => {
@@ -118,7 +123,7 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
         port: t.port,
         method: "POST",
         path: t.path,
-        agent: agentFor(t),
+        agent: agentFor(t, pool),
         headers: {
           host: t.port === (t.secure ? 443 : 80) ? name : `${name}:${t.port}`,
           "content-type": "application/json",
@@ -138,10 +143,18 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
         if (secureContext) Object.assign(options, { secureContext });
       }
       const req = (t.secure ? https : http).request(options);
+      // The answer so far: once its status line has arrived, the deadline ends the reading, not
+      // the answer (a 2xx whose body trickles is a 2xx; recording a timeout would POST it again).
+      let answer: { status: number; chunks: Buffer[] } | null = null;
+      const answered = (a: { status: number; chunks: Buffer[] }) => {
+        const text = a.chunks.length === 0 ? "" : Buffer.concat(a.chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
+        finish({ status: a.status, body: text.replace(/\0/g, "") }); // PostgreSQL text holds no NUL
+      };
       const deadline = {
         deadline: performance.now() + leftMs,
         expire: () => {
-          finish({ error: `timeout: no complete answer within ${o.timeoutMs} ms`, retryable: false });
+          if (answer) answered(answer);
+          else finish({ error: `timeout: no complete answer within ${o.timeoutMs} ms`, retryable: false });
           req.destroy();
         },
       };
@@ -152,15 +165,12 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
         finish({ error: err.message || String(err.code), retryable: req.reusedSocket && err.code === "ECONNRESET" });
       });
       req.on("response", (res) => {
-        const status = res.statusCode ?? 0;
-        const chunks: Buffer[] = [];
+        const a: { status: number; chunks: Buffer[] } = { status: res.statusCode ?? 0, chunks: [] };
+        answer = a;
         let size = 0;
-        const done = () => {
-          const text = chunks.length === 0 ? "" : Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString("utf8");
-          finish({ status, body: text.replace(/\0/g, "") }); // PostgreSQL text holds no NUL
-        };
+        const done = () => answered(a);
         res.on("data", (chunk: Buffer) => {
-          chunks.push(chunk);
+          a.chunks.push(chunk);
           size += chunk.length;
           if (size >= MAX_RESPONSE_BYTES && !res.complete) {
             // Enough: stop reading; the connection is not reused.
@@ -176,7 +186,7 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
     });
 
   return {
-    async post(t, body, headers) {
+    async post(t, body, headers, pool) {
       const started = performance.now();
       let dest: { ip: string } | { error: string };
       if (isIP(t.host)) {
@@ -201,8 +211,8 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookClient {
         }
       }
       if ("error" in dest) return { kind: "error", error: dest.error, durationMs: elapsed(started) };
-      let r = await send(t, dest.ip, body, headers, left(started));
-      if ("retryable" in r && r.retryable) r = await send(t, dest.ip, body, headers, left(started));
+      let r = await send(t, dest.ip, body, headers, left(started), pool);
+      if ("retryable" in r && r.retryable) r = await send(t, dest.ip, body, headers, left(started), pool);
       if ("error" in r) return { kind: "error", error: r.error, durationMs: elapsed(started) };
       return { kind: "answered", status: r.status, body: r.body, durationMs: elapsed(started) };
     },

@@ -187,7 +187,7 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
 
   const post = (job: Job, ep: Endpoint, startedAt: Date): Promise<PostResult> => {
     if (!ep.ok) return Promise.resolve({ kind: "error", error: ep.reason, durationMs: 0 });
-    return client.post(ep.target, job.body, signatureHeaders(ep.key, job.eventId, startedAt.getTime() / 1000, job.body));
+    return client.post(ep.target, job.body, signatureHeaders(ep.key, job.eventId, startedAt.getTime() / 1000, job.body), job.webhookId);
   };
   const failed = (err: unknown): PostResult => ({ kind: "error", error: String(err), durationMs: 0 });
 

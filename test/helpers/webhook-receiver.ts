@@ -21,6 +21,8 @@ export interface ReceiverAnswer {
   hang?: boolean;
   /** Answer only after this many ms (a slow endpoint). */
   delayMs?: number;
+  /** Send the status line and headers at once, the body only after this many ms. */
+  bodyDelayMs?: number;
 }
 
 export interface Receiver {
@@ -48,7 +50,9 @@ export async function startReceiver(fn: (req: ReceivedHook, n: number) => Receiv
       if (a.hang) return;
       const send = () => {
         res.writeHead(a.status, a.headers ?? {});
-        res.end(a.body ?? "");
+        if (!a.bodyDelayMs) return void res.end(a.body ?? "");
+        res.flushHeaders();
+        setTimeout(() => res.end(a.body ?? ""), a.bodyDelayMs);
       };
       if (a.delayMs) setTimeout(send, a.delayMs);
       else send();

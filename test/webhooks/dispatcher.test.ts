@@ -132,6 +132,32 @@ describe("the webhook dispatcher", () => {
     }
   });
 
+  it("keeps a hanging endpoint to its own connections when another endpoint shares its host and port", async () => {
+    // One server, two endpoints: /hang never answers, /fast answers at once.
+    const rx = await receiver((req) => (req.url.startsWith("/hang") ? { status: 200, hang: true } : { status: 204 }));
+    const slow = await h.webhook(`${rx.base}/hang`);
+    const fast = await h.webhook(`${rx.base}/fast`);
+    const d = await h.dispatcher({ concurrency: 2, timeoutMs: 1_500 });
+    for (let i = 0; i < 6; i++) await h.emit();
+    d.wake();
+    // Every one of the fast endpoint's deliveries succeeds on its first try: none waited for a
+    // connection the hanging endpoint held until its deadline passed.
+    const rows = await settled(fast.id, 6);
+    expect(rows.map((r) => [r.status, r.attempts, r.lastStatusCode])).toEqual(Array(6).fill(["succeeded", 1, 204]));
+    expect((await h.deliveries(slow.id)).every((r) => r.status !== "succeeded")).toBe(true);
+  });
+
+  it("records a 2xx whose body arrives after the deadline as the 2xx it is (not a timeout to POST again)", async () => {
+    const rx = await receiver(() => ({ status: 200, body: "ok, eventually", bodyDelayMs: 2_000 }));
+    const wh = await h.webhook(`${rx.base}/slow-body`);
+    const d = await h.dispatcher({ timeoutMs: 300 });
+    await h.emit();
+    d.wake();
+    const [row] = await settled(wh.id, 1);
+    expect(row).toMatchObject({ status: "succeeded", attempts: 1, lastStatusCode: 200 });
+    expect(rx.received).toHaveLength(1);
+  });
+
   it("keeps a hanging endpoint to its own slots: its timeouts are recorded and retried while another endpoint's events go through", async () => {
     const hang = await receiver(() => ({ status: 200, hang: true }));
     const fast = await receiver(() => ({ status: 200 }));
