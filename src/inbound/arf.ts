@@ -6,6 +6,7 @@
  *
  * Pure: imports nothing of the application.
  */
+import { clip } from "./clip.js";
 import { field, fieldsNamed, parseFields } from "./headers.js";
 import { bodyText, type MimeEntity } from "./mime.js";
 import { findPart, plainAddress, reportType, returnedField, returnedMessageId } from "./report.js";
@@ -72,4 +73,4 @@ function address(value: string | undefined): string | null {
   return value ? plainAddress(value) : null;
 }
 
-const cap = (v: string | undefined | null): string | null => (v ? v.replace(/\s+/g, " ").trim().slice(0, TEXT_CAP) : null);
+const cap = (v: string | undefined | null): string | null => (v ? clip(v.replace(/\s+/g, " ").trim(), TEXT_CAP) : null);

@@ -10,6 +10,7 @@
  *
  * Pure: imports nothing of the application.
  */
+import { clip } from "./clip.js";
 import { field, parseFieldGroups, type HeaderField } from "./headers.js";
 import { bodyText, type MimeEntity } from "./mime.js";
 import { findPart, reportType, returnedMessageId, typedAddress } from "./report.js";
@@ -120,4 +121,4 @@ function mtaName(value: string | undefined): string | null {
   return cap((m ? m[1]! : value).trim()) || null;
 }
 
-const cap = (v: string | undefined | null): string | null => (v ? v.replace(/\s+/g, " ").trim().slice(0, TEXT_CAP) : null);
+const cap = (v: string | undefined | null): string | null => (v ? clip(v.replace(/\s+/g, " ").trim(), TEXT_CAP) : null);

@@ -9,6 +9,7 @@
  *
  * Pure; strings here are "binary" (one char per octet, latin1) unless the caller decoded them.
  */
+import { clip } from "./clip.js";
 
 /** One header field: the name lower-cased, the value unfolded and trimmed. */
 export interface HeaderField {
@@ -33,7 +34,7 @@ export function parseFields(block: string): HeaderField[] {
   let current: { name: string; parts: string[]; length: number } | null = null;
   const flush = () => {
     if (current && fields.length < MAX_FIELDS) {
-      fields.push({ name: current.name, value: current.parts.join("").trim().slice(0, MAX_FIELD_LENGTH) });
+      fields.push({ name: current.name, value: clip(current.parts.join("").trim(), MAX_FIELD_LENGTH) });
     }
     current = null;
   };

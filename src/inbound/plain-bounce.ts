@@ -8,6 +8,7 @@
  *
  * Pure: imports nothing of the application.
  */
+import { clip } from "./clip.js";
 import { field } from "./headers.js";
 import { bodyText, mediaType, walk, type MimeEntity } from "./mime.js";
 
@@ -46,7 +47,7 @@ const QMAIL_LOCAL = /\(#([45])\.(\d{1,3})\.(\d{1,3})\)/g;
 export function classifyPlainBounce(root: MimeEntity): PlainBounceResult {
   const part = walk(root).find((e) => mediaType(e) === "text/plain");
   if (!part) return { sure: false, reason: "no text/plain part" };
-  const notice = cutAtCopy(bodyText(part).slice(0, MAX_TEXT));
+  const notice = cutAtCopy(clip(bodyText(part), MAX_TEXT));
   const header = `${field(root.headers, "subject") ?? ""}\n${field(root.headers, "from") ?? ""}`;
   if (!BOUNCE_MARKERS.test(header) && !BOUNCE_MARKERS.test(notice)) return { sure: false, reason: "no delivery-failure wording" };
 
@@ -82,7 +83,7 @@ function cutAtCopy(text: string): string {
 function lineAt(text: string, at: number): string {
   const start = text.lastIndexOf("\n", at) + 1;
   const end = text.indexOf("\n", at);
-  return text.slice(start, end < 0 ? undefined : end).replace(/\s+/g, " ").trim().slice(0, 500);
+  return clip(text.slice(start, end < 0 ? undefined : end).replace(/\s+/g, " ").trim(), 500);
 }
 
 const LOCAL = /[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]/;

@@ -186,4 +186,19 @@ describe("the inbound listener on hostile input", () => {
       await small.close();
     }
   });
+
+  // Last: it bounces and suppresses an address of the shared account, which unchanged() checks.
+  it("takes a DSN whose long diagnostic has an emoji at the cut: stored once, bounced once, 250 (it was a 451 for ever)", async () => {
+    const d = await t.deliver([`emoji@${DEST}`]);
+    const prefix = "550 5.1.1 <emoji@dest.example>: Recipient address rejected: ";
+    const diag = prefix + "x".repeat(999 - prefix.length) + "\u{1F600} user unknown"; // the 1 000-unit cut falls inside the emoji
+    const dsn = postfixDsn({ to: d.verp, returned: d.returned, recipients: [{ email: `emoji@${DEST}`, action: "failed", status: "5.1.1" }] })
+      .replace("Status: 5.1.1", `Status: 5.1.1\r\nDiagnostic-Code: smtp; ${diag}\r\nArrival-Date: ${"y".repeat(999)}\u{1F600}`);
+    const before = await stored();
+    const r = await t.report(d.verp, Buffer.from(dsn, "utf8"));
+    expect(r.end).toMatch(/^250 /);
+    expect(await stored()).toBe(before + 1);
+    expect((await t.recipient(d.recipients[0]!.id)).status).toBe("bounced");
+    expect((await t.events(d.id)).map((e) => e.type)).toEqual(["email.delivered", "email.bounced"]);
+  });
 });
