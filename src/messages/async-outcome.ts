@@ -60,7 +60,7 @@ export async function recordAsyncOutcome(store: Store, accountId: string, messag
         as i(id, to_status, event_type, data, sup_reason, sup_detail, event_id, code, enhanced, reply_text)
     ),
     target as (
-      select i.*, r.email, r.status, m.id as message_id, m.message_id as header_id, m.tags
+      select i.*, r.email, r.email_key, r.status, m.id as message_id, m.message_id as header_id, m.tags
       from input i
       join recipients r on r.id = i.id and r.account_id = ${accountId} and r.message_id = ${messageId}
       join messages m on m.id = r.message_id and m.account_id = ${accountId}
@@ -89,7 +89,9 @@ export async function recordAsyncOutcome(store: Store, accountId: string, messag
     ),
     sup as (
       insert into suppressions (account_id, email_key, email, reason, source_message_id, source_recipient_id, detail, created_at)
-      select distinct on (lower(a.email)) ${accountId}, lower(a.email), a.email, a.sup_reason, a.message_id, a.id, a.sup_detail, ${at}::timestamptz
+      -- Keyed as the recipient is (email_key, as sendMessage and the claim's check compute it):
+      -- SQL lower() folds some characters otherwise (İ), and the next message would not match.
+      select distinct on (a.email_key) ${accountId}, a.email_key, a.email, a.sup_reason, a.message_id, a.id, a.sup_detail, ${at}::timestamptz
       from applied a where a.sup_reason is not null
       on conflict (account_id, email_key) do nothing
     ),

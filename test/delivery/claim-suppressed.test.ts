@@ -25,6 +25,18 @@ const send = async (to: string[], scheduledAt?: Date) =>
   (await sendMessage(store, { from: "a@example.com", to, subject: "s", text: "t", scheduled_at: scheduledAt?.toISOString() }, { accountId, maxMessageBytes: 1e6, now: T0 })).result;
 
 describe("claiming due recipients against the suppression list", () => {
+  it("writes the suppressed event for an address whose key SQL lower() would fold differently (İ)", async () => {
+    const at = new Date(T0.getTime() + 7_200_000);
+    const m = await send(["İrem@dotted.example"], at);
+    await addSuppression(store, { accountId, email: "İrem@dotted.example", reason: "manual" });
+    expect(await claimDue(store, { workerId: "w9", limit: 10, leaseMs: 60_000, skipDomains: [], now: at })).toEqual([]);
+    const [r] = await store.db.select().from(recipients).where(eq(recipients.messageId, m.id));
+    expect(r!.status).toBe("suppressed");
+    // The event is the webhook outbox: without it the suppression would never be announced.
+    const ev = await store.db.select().from(events).where(and(eq(events.recipientId, r!.id), eq(events.type, "email.suppressed")));
+    expect(ev).toHaveLength(1);
+  });
+
   it("suppresses a scheduled recipient whose address was listed after acceptance, and hands out only the others", async () => {
     const at = new Date(T0.getTime() + 3_600_000);
     const m = await send(["Gone@one.example", "stay@one.example"], at);

@@ -72,7 +72,7 @@ export async function claimDue(
       from marked k where r.id = k.id
       -- (When the message first fell due, for MAX_QUEUE_LIFETIME, comes with the message's load:
       -- not a look-up of its row for every recipient here.)
-      returning r.id, r.message_id, r.account_id, r.email, r.domain, r.attempts, r.status
+      returning r.id, r.message_id, r.account_id, r.email, r.email_key, r.domain, r.attempts, r.status
     ),
     -- The suppressed ones: their event (the webhook outbox) and their messages' summaries.
     upd as (select id, message_id, status from claimed where status = 'suppressed'),
@@ -83,7 +83,7 @@ export async function claimDue(
           'suppression', jsonb_build_object('reason', s.reason)),
         ${now}::timestamptz
       from claimed c join messages m on m.id = c.message_id
-      join suppressions s on s.account_id = c.account_id and s.email_key = lower(c.email)
+      join suppressions s on s.account_id = c.account_id and s.email_key = c.email_key
       where c.status = 'suppressed'
     ),
     ${REFRESH_MESSAGE_STATUS}
