@@ -4,7 +4,10 @@
  * is the recipient id's 26 characters, a dash and a 16-character (80-bit) HMAC-SHA256 of them
  * under the `verp` sub-key, in the ids' lower-case base32: 2 + 26 + 1 + 16 = 45 octets, within
  * RFC 5321 §4.5.3.1.1's 64. It cannot be forged or guessed without the service secret; MTAs that
- * change the local part's case do no harm (checked case-insensitively).
+ * change the local part's case do no harm (checked case-insensitively). The unsubscribe tag is
+ * part of what its HMAC covers: otherwise anyone who saw a message's return path (a co-recipient,
+ * the envelope sender is the transaction's first recipient's) could turn `b+` into `u+` and
+ * unsubscribe that recipient.
  *
  * Pure: the key is given (src/lib/secret.ts derives it).
  */
@@ -34,16 +37,19 @@ function mac(key: Buffer, body: string): string {
   return out;
 }
 
+/** What the HMAC covers: the id, and for unsubscribe its tag too (bounce tokens stay as they were issued). */
+const signed = (kind: VerpKind, body: string) => (kind === "unsubscribe" ? `u:${body}` : body);
+
 /** The token for a recipient id (`rcpt_…`). */
-export function verpToken(key: Buffer, recipientId: string): string {
+export function verpToken(key: Buffer, recipientId: string, kind: VerpKind = "bounce"): string {
   const body = recipientId.startsWith(RECIPIENT_PREFIX) ? recipientId.slice(RECIPIENT_PREFIX.length) : recipientId;
   if (!ID_BODY.test(body)) throw new Error(`not a recipient id: ${recipientId}`);
-  return `${body}-${mac(key, body)}`;
+  return `${body}-${mac(key, signed(kind, body))}`;
 }
 
 /** The address `b+<token>@domain` (bounce) or `u+<token>@domain` (unsubscribe). */
 export function verpAddress(key: Buffer, recipientId: string, domain: string, kind: VerpKind = "bounce"): string {
-  return `${TAGS[kind]}+${verpToken(key, recipientId)}@${domain}`;
+  return `${TAGS[kind]}+${verpToken(key, recipientId, kind)}@${domain}`;
 }
 
 export type ParsedVerp = { ok: true; kind: VerpKind; recipientId: string } | { ok: false; reason: string };
@@ -60,7 +66,8 @@ export function parseVerpAddress(key: Buffer, address: string, domain: string): 
   if (!m) return { ok: false, reason: "not a Postline return-path address" };
   const [, tag, body, given] = m as unknown as [string, string, string, string];
   if (!ID_BODY.test(body)) return { ok: false, reason: "not a Postline return-path address" };
-  const expected = Buffer.from(mac(key, body));
+  const kind: VerpKind = tag === "u" ? "unsubscribe" : "bounce";
+  const expected = Buffer.from(mac(key, signed(kind, body)));
   if (!timingSafeEqual(expected, Buffer.from(given))) return { ok: false, reason: "the token does not verify" };
-  return { ok: true, kind: tag === "u" ? "unsubscribe" : "bounce", recipientId: `${RECIPIENT_PREFIX}${body}` };
+  return { ok: true, kind, recipientId: `${RECIPIENT_PREFIX}${body}` };
 }

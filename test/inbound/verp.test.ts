@@ -13,6 +13,16 @@ describe("VERP addresses", () => {
     expect(parseVerpAddress(key, verpAddress(key, id, DOMAIN, "unsubscribe"), DOMAIN)).toEqual({ ok: true, kind: "unsubscribe", recipientId: id });
   });
 
+  it("signs the tag: a bounce address turned into an unsubscribe one (or back) does not verify", () => {
+    const id = newId("recipient");
+    const bounce = verpAddress(key, id, DOMAIN);
+    const unsubscribe = verpAddress(key, id, DOMAIN, "unsubscribe");
+    // A co-recipient sees the transaction's return path (its first recipient's) and could try this.
+    expect(parseVerpAddress(key, bounce.replace(/^b\+/, "u+"), DOMAIN)).toEqual({ ok: false, reason: "the token does not verify" });
+    expect(parseVerpAddress(key, unsubscribe.replace(/^u\+/, "b+"), DOMAIN)).toEqual({ ok: false, reason: "the token does not verify" });
+    expect(bounce.slice(2)).not.toBe(unsubscribe.slice(2));
+  });
+
   it("keeps the local part within RFC 5321 §4.5.3.1.1's 64 octets", () => {
     const address = verpAddress(key, newId("recipient"), DOMAIN);
     const local = address.slice(0, address.indexOf("@"));
