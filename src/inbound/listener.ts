@@ -138,6 +138,7 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
     const remoteIp = session.remoteAddress ?? null;
     const mailFrom = (session.envelope.mailFrom ? session.envelope.mailFrom.address : "").replace(/\0/g, "");
     const ids: string[] = [];
+    let retry = false;
     for (const rcpt of session.envelope.rcptTo) {
       const env = { remoteIp, mailFrom, rcptTo: rcpt.address.toLowerCase() };
       let token: ParsedVerp | null = parseVerpAddress(o.key, rcpt.address, o.domain);
@@ -151,7 +152,10 @@ export async function startInboundListener(o: InboundListenerOptions): Promise<I
       const done = await processInbound(o.store, env, token, raw, now(), report);
       log.info({ inbound: done.id, kind: done.kind, outcome: done.outcome, size: raw.length, recipient: token?.recipientId ?? null }, "inbound message");
       ids.push(done.id);
+      retry ||= done.retry;
     }
+    // A report that came before our own outcome for its recipient was recorded: again later.
+    if (retry) throw reply(451, "4.3.0 The recipient's delivery is still being recorded; try again later");
     return `2.0.0 Accepted ${ids.join(" ")}`.trim();
   }
 

@@ -5,14 +5,18 @@
  * (src/messages/async-outcome.ts, or unsubscribe() for a `u+` token), then store the message
  * with what was made of it in inbound_messages — junk included.
  *
- * A byte-identical report seen before for the same message is a duplicate and changes nothing
- * (an MTA re-sends a DSN when our 250 got lost), so a delayed DSN never writes its event twice.
- * A database error throws: the listener answers 451 and the sender tries again later.
+ * A byte-identical report that changed something before for the same message is a duplicate and
+ * changes nothing (an MTA re-sends a DSN when our 250 got lost), so a delayed DSN never writes
+ * its event twice. A report about a recipient whose delivery is still being recorded (`sending`:
+ * a fast MTA's DSN can beat our own outcome statement) is stored as `early` and `retry` asks the
+ * listener for a 451: the sender brings it again, and then it applies (only changes count as
+ * seen before). A database error throws: the listener answers 451 and the sender tries again.
  */
 import { createHash } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import type { Store } from "../db/client.js";
 import { inboundMessages, recipients } from "../db/schema.js";
+import { pgArray } from "../db/arrays.js";
 import { newId } from "../lib/ids.js";
 import { recordAsyncOutcome, type AsyncResult } from "../messages/async-outcome.js";
 import { unsubscribe } from "../suppressions/unsubscribe.js";
@@ -21,7 +25,10 @@ import { parseInbound, type InboundReport } from "./parse.js";
 import type { ParsedVerp } from "./verp.js";
 
 export type InboundKind = "dsn" | "arf" | "unsubscribe" | "unknown";
-export type InboundOutcome = "bounced" | "complained" | "delayed" | "unsubscribed" | "duplicate" | "ignored" | "unmatched";
+export type InboundOutcome = "bounced" | "complained" | "delayed" | "unsubscribed" | "duplicate" | "early" | "ignored" | "unmatched";
+
+/** Outcomes that changed something: the ones a re-sent copy of the same bytes must not repeat. */
+const CHANGED: readonly InboundOutcome[] = ["bounced", "complained", "delayed", "unsubscribed"];
 
 export interface InboundEnvelope {
   remoteIp: string | null;
@@ -34,6 +41,8 @@ export interface Processed {
   id: string;
   kind: InboundKind;
   outcome: InboundOutcome;
+  /** Answer 451: the report names a recipient still being sent, so it should come again later. */
+  retry: boolean;
 }
 
 type Token = Extract<ParsedVerp, { ok: true }>;
@@ -77,7 +86,7 @@ export async function processInbound(
     const decision: Decision =
       report.kind === "dsn" ? decideDsn(report.dsn, candidates) : report.kind === "arf" ? decideArf(report.arf, candidates) : decidePlain(report.bounce, candidates);
     const results = await recordAsyncOutcome(store, owner.accountId, owner.messageId, decision.changes, now);
-    outcome = summarise(decision, results);
+    outcome = results.some((r) => r.result === "ignored" && r.status === "sending") ? "early" : summarise(decision, results);
     recipientId = results.find((r) => r.result === "applied")?.recipientId ?? decision.notes.find((n) => n.recipient)?.recipient ?? owner.id;
     detail.notes = decision.notes;
     detail.results = results;
@@ -101,14 +110,15 @@ export async function processInbound(
     size: raw.length,
     raw,
   });
-  return { id, kind, outcome };
+  return { id, kind, outcome, retry: outcome === "early" };
 }
 
-/** The same bytes already stored for this message (any of its recipients). */
+/** The same bytes already stored for this message (any of its recipients), where they changed something. */
 async function seenBefore(store: Store, messageId: string, sha256: string): Promise<boolean> {
   const rows = await store.rows(sql`
     select 1 from inbound_messages
     where recipient_id in (select id from recipients where message_id = ${messageId}) and detail->>'sha256' = ${sha256}
+      and outcome = any(${pgArray(CHANGED)}::text[])
     limit 1`);
   return rows.length > 0;
 }

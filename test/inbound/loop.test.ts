@@ -92,6 +92,29 @@ describe("asynchronous bounces and complaints, end to end", () => {
     expect(await t.suppressions(m.accountId)).not.toContainEqual(expect.objectContaining({ emailKey: `slow@${DEST}` }));
   });
 
+  it("asks again later (451) for a DSN that beats the recipient's own outcome, and applies it when it comes again", async () => {
+    const m = await t.deliver([`early@${DEST}`]);
+    const id = m.recipients[0]!.id;
+    // The window a fast MTA's DSN can hit: the transaction is done, its outcome not yet recorded.
+    await t.h.store.db.update(recipients).set({ status: "sending" }).where(eq(recipients.id, id));
+    const dsn = postfixDsn({ to: m.verp, returned: m.returned, recipients: [userUnknown(`early@${DEST}`)] });
+    const first = await t.report(m.verp, dsn);
+    expect(first.end).toMatch(/^451 4\.3\.0 /);
+    expect((await t.recipient(id)).status).toBe("sending");
+    await t.h.store.db.update(recipients).set({ status: "delivered" }).where(eq(recipients.id, id));
+    // The sender's retry, byte for byte: not taken for a duplicate of the first.
+    const again = await t.report(m.verp, dsn);
+    expect(again.end).toMatch(/^250 /);
+    expect((await t.recipient(id)).status).toBe("bounced");
+    expect((await t.events(m.id)).map((e) => e.type)).toEqual(["email.delivered", "email.bounced"]);
+    expect((await t.suppressions(m.accountId)).map((s) => s.emailKey)).toContain(`early@${DEST}`);
+    const stored = (await t.inbound()).filter((r) => r.messageId === m.id).map((r) => r.outcome);
+    expect(stored).toEqual(["early", "bounced"]);
+    // A third copy now is a duplicate: nothing twice.
+    expect((await t.report(m.verp, dsn)).end).toMatch(/^250 /);
+    expect((await t.events(m.id)).map((e) => e.type)).toEqual(["email.delivered", "email.bounced"]);
+  });
+
   it("bounces only the recipient a DSN names when one transaction carried three", async () => {
     const m = await t.deliver([`m1@${DEST}`, `m2@${DEST}`, `m3@${DEST}`]);
     const x = await t.report(m.verp, postfixDsn({ to: m.verp, returned: m.returned, recipients: [userUnknown(`M2@${DEST.toUpperCase()}`)] }));
