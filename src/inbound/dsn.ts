@@ -13,7 +13,7 @@
 import { clip } from "./clip.js";
 import { field, parseFieldGroups, type HeaderField } from "./headers.js";
 import { bodyText, type MimeEntity } from "./mime.js";
-import { findPart, reportType, returnedMessageId, typedAddress } from "./report.js";
+import { findPart, reportType, returnedMessageId, typedAddress, withoutComments } from "./report.js";
 
 /** The media types of the machine-readable DSN part (RFC 3464 §2.1, RFC 6533 §6). */
 export const DSN_TYPES = ["message/delivery-status", "message/global-delivery-status"] as const;
@@ -84,7 +84,7 @@ export function parseDsn(root: MimeEntity): Dsn | null {
 }
 
 function parseRecipient(g: HeaderField[]): DsnRecipient {
-  const action = field(g, "action")?.toLowerCase().trim() ?? "";
+  const action = withoutComments(field(g, "action") ?? "").toLowerCase();
   const diag = field(g, "diagnostic-code");
   const d = diag ? /^\s*([A-Za-z0-9-]+)\s*;\s*([\s\S]*)$/.exec(diag) : null;
   const diagnostic = cap(d ? d[2] : diag);
@@ -97,7 +97,7 @@ function parseRecipient(g: HeaderField[]): DsnRecipient {
     finalRecipient: typedAddress(field(g, "final-recipient")),
     originalRecipient: typedAddress(field(g, "original-recipient")),
     action: (DSN_ACTIONS as readonly string[]).includes(action) ? (action as DsnAction) : null,
-    status: statusCode(field(g, "status")),
+    status: statusCode(withoutComments(field(g, "status") ?? "")),
     diagnostic,
     diagnosticType,
     smtpCode: code ? Number(code[1]) : null,
@@ -117,8 +117,8 @@ export function statusCode(value: string | undefined): string | null {
 /** `dns; mx.example.net` → `mx.example.net` (§2.2.2 mta-name-type; mta-name). */
 function mtaName(value: string | undefined): string | null {
   if (!value) return null;
-  const m = /^\s*[A-Za-z0-9-]+\s*;\s*(.*)$/.exec(value);
-  return cap((m ? m[1]! : value).trim()) || null;
+  const m = /^\s*[A-Za-z0-9-]+\s*;\s*(.*)$/.exec(withoutComments(value));
+  return cap((m ? m[1]! : withoutComments(value)).trim()) || null;
 }
 
 const cap = (v: string | undefined | null): string | null => (v ? clip(v.replace(/\s+/g, " ").trim(), TEXT_CAP) : null);

@@ -55,6 +55,7 @@ export function returnedMessageId(root: MimeEntity): string | null {
  */
 export function typedAddress(value: string | undefined): string | null {
   if (!value) return null;
+  value = withoutComments(value); // `rfc822; bob@example.org (Bob)`
   const m = /^\s*([A-Za-z0-9-]+)\s*;\s*(.*)$/.exec(value);
   const type = m ? m[1]!.toLowerCase() : "rfc822";
   let address = (m ? m[2]! : value).trim();
@@ -73,4 +74,32 @@ export function plainAddress(value: string): string | null {
 
 function safeCodePoint(cp: number): string {
   return cp > 0 && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? String.fromCodePoint(cp) : "\ufffd";
+}
+
+/**
+ * `value` without its comments: parenthesised text (nestable, with quoted-pairs) outside quoted
+ * strings, which RFC 3464 §2.1.1 says is not part of a field's contents (`Action: failed
+ * (permanent failure)`, `Final-Recipient: rfc822; bob@example.org (Bob)`). Whitespace collapsed.
+ */
+export function withoutComments(value: string): string {
+  let out = "";
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === "\\" && i + 1 < value.length) {
+      if (depth === 0) out += c + value[i + 1];
+      i++;
+    } else if (quoted) {
+      if (c === '"') quoted = false;
+      out += c;
+    } else if (c === "(") depth++;
+    else if (c === ")" && depth > 0) {
+      if (--depth === 0) out += " ";
+    } else if (depth === 0) {
+      if (c === '"') quoted = true;
+      out += c;
+    }
+  }
+  return out.replace(/\s+/g, " ").trim();
 }

@@ -60,6 +60,21 @@ describe("RFC 3464 delivery status notifications", () => {
     ]);
   });
 
+  it("reads fields around their comments (RFC 3464 §2.1.1: parenthesised text is not the contents)", () => {
+    const r = parseInbound(raw(postfixDsn({
+      to: VERP, returned,
+      recipients: [
+        { email: "c2b@example.net (Bob)", action: "failed (permanent failure)", status: "5.1.1 (user unknown)", remoteMta: "mx.example.net (192.0.2.1)" },
+        { email: '"odd(local)"@example.net', action: "(retrying) delayed", status: "(x) 4.4.1" },
+      ],
+    })));
+    if (r.kind !== "dsn") throw new Error(r.kind);
+    expect(r.dsn.recipients.map((x) => [x.finalRecipient, x.action, x.status, x.remoteMta])).toEqual([
+      ["c2b@example.net", "failed", "5.1.1", "mx.example.net"],
+      ['"odd(local)"@example.net', "delayed", "4.4.1", null], // a quoted string keeps its parentheses
+    ]);
+  });
+
   it("reads RFC 6533 message/global-delivery-status with a UTF-8 address, base64-encoded, inside multipart/mixed", () => {
     const status = Buffer.from("Reporting-MTA: dns; mx.example.jp\r\n\r\nFinal-Recipient: utf-8; j\\x{00FC}rgen@example.jp\r\nAction: failed\r\nStatus: 5.1.1\r\n").toString("base64");
     const msg = [
