@@ -34,6 +34,9 @@ const REFUSED_V4: readonly (readonly [string, string])[] = [
 const REFUSED_V6: readonly (readonly [string, string])[] = [
   ["::/128", "the unspecified address"], // RFC 4291 §2.5.2
   ["::1/128", "a loopback address"], // RFC 4291 §2.5.3
+  ["::/96", "an IPv4-compatible address (deprecated)"], // RFC 4291 §2.5.5.1
+  ["64:ff9b:1::/48", "a local-use NAT64 address"], // RFC 8215
+  ["fec0::/10", "a site-local address (deprecated)"], // RFC 3879
   ["fc00::/7", "a unique local address"], // RFC 4193
   ["fe80::/10", "a link-local address"], // RFC 4291 §2.5.6
   ["ff00::/8", "a multicast address"], // RFC 4291 §2.7
@@ -45,6 +48,8 @@ const table = (rows: readonly (readonly [string, string])[]) =>
 const V4 = table(REFUSED_V4);
 const V6 = table(REFUSED_V6);
 const NAT64 = ipaddr.parseCIDR("64:ff9b::/96"); // RFC 6052 §2.1 well-known prefix
+const TRANSLATED = ipaddr.parseCIDR("::ffff:0:0:0/96"); // RFC 2765 §2.1 IPv4-translated
+const SIX_TO_FOUR = ipaddr.parseCIDR("2002::/16"); // RFC 3056 §2: 2002:V4ADDR::/48
 
 const parsedCidrs = new Map<string, Cidr | null>();
 
@@ -77,12 +82,20 @@ function inside(address: Address, cidr: Cidr): boolean {
   return address.kind() === cidr[0].kind() && address.match(cidr);
 }
 
-/** RFC 4291 §2.5.5.2 IPv4-mapped and RFC 6052 NAT64 addresses reach the IPv4 address inside them. */
+/**
+ * IPv4-mapped (RFC 4291 §2.5.5.2), NAT64 (RFC 6052), IPv4-translated (RFC 2765) and 6to4
+ * (RFC 3056) addresses reach the IPv4 address inside them.
+ */
 function embeddedIPv4(address: Address): ipaddr.IPv4 | null {
   if (address.kind() !== "ipv6") return null;
   const v6 = address as ipaddr.IPv6;
   if (v6.isIPv4MappedAddress()) return v6.toIPv4Address();
-  if (v6.match(NAT64)) {
+  if (v6.match(SIX_TO_FOUR)) {
+    const p1 = v6.parts[1] ?? 0;
+    const p2 = v6.parts[2] ?? 0;
+    return new ipaddr.IPv4([p1 >> 8, p1 & 0xff, p2 >> 8, p2 & 0xff]);
+  }
+  if (v6.match(NAT64) || v6.match(TRANSLATED)) {
     const p6 = v6.parts[6] ?? 0;
     const p7 = v6.parts[7] ?? 0;
     return new ipaddr.IPv4([p6 >> 8, p6 & 0xff, p7 >> 8, p7 & 0xff]);

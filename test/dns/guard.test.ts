@@ -20,6 +20,9 @@ const refused: { range: string; first: string; last: string; what: string }[] = 
   { range: "255.255.255.255/32", first: "255.255.255.255", last: "255.255.255.255", what: "broadcast" },
   { range: "::/128", first: "::", last: "0:0:0:0:0:0:0:0", what: "unspecified" },
   { range: "::1/128", first: "::1", last: "0:0:0:0:0:0:0:1", what: "loopback" },
+  { range: "::/96", first: "::2", last: "::ffff:ffff", what: "IPv4-compatible" },
+  { range: "64:ff9b:1::/48", first: "64:ff9b:1::", last: "64:ff9b:1:ffff:ffff:ffff:ffff:ffff", what: "local-use NAT64" },
+  { range: "fec0::/10", first: "fec0::1", last: "feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", what: "site-local" },
   { range: "fc00::/7", first: "fc00::", last: "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", what: "unique local" },
   { range: "fe80::/10", first: "fe80::1", last: "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", what: "link-local" },
   { range: "ff00::/8", first: "ff02::1", last: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", what: "multicast" },
@@ -59,6 +62,9 @@ describe("checkDestination looks inside IPv6 addresses that carry an IPv4 addres
     { ip: "64:ff9b::7f00:1", inner: "127.0.0.1", what: "loopback" },
     { ip: "64:ff9b::192.168.1.1", inner: "192.168.1.1", what: "private" },
     { ip: "64:ff9b::a9fe:a9fe", inner: "169.254.169.254", what: "link-local" },
+    { ip: "::ffff:0:7f00:1", inner: "127.0.0.1", what: "loopback" }, // IPv4-translated (RFC 2765)
+    { ip: "2002:7f00:1::1", inner: "127.0.0.1", what: "loopback" }, // 6to4 (RFC 3056)
+    { ip: "2002:c0a8:101::", inner: "192.168.1.1", what: "private" },
   ];
   for (const { ip, inner, what } of cases) {
     it(`refuses ${ip}, which reaches ${inner}`, () => {
@@ -74,11 +80,13 @@ describe("checkDestination looks inside IPv6 addresses that carry an IPv4 addres
   it("lets through a mapped or NAT64 public IPv4 address", () => {
     expect(checkDestination("::ffff:93.184.216.34", [])).toEqual({ ok: true });
     expect(checkDestination("64:ff9b::5db8:d822", [])).toEqual({ ok: true });
+    expect(checkDestination("::ffff:0:5db8:d822", [])).toEqual({ ok: true });
+    expect(checkDestination("2002:5db8:d822::1", [])).toEqual({ ok: true });
   });
 });
 
 describe("checkDestination allows", () => {
-  const publicAddresses = ["93.184.216.34", "8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.0", "172.15.255.255", "172.32.0.0", "198.17.255.255", "198.20.0.0", "223.255.255.255", "2606:4700::1", "2a00:1450:4001::1b", "2001:db9::1", "fbff::1", "fec0::1"];
+  const publicAddresses = ["93.184.216.34", "8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.0", "172.15.255.255", "172.32.0.0", "198.17.255.255", "198.20.0.0", "223.255.255.255", "2606:4700::1", "2a00:1450:4001::1b", "2001:db9::1", "fbff::1"];
   for (const ip of publicAddresses) {
     it(`a public address: ${ip}`, () => expect(checkDestination(ip, [])).toEqual({ ok: true }));
   }
