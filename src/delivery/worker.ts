@@ -18,6 +18,7 @@ import { recordOutcomes, type FinishedTry } from "./queue/complete.js";
 import { extendLeases, reapExpiredLeases, releaseLeases } from "./queue/lease.js";
 import { nextRetry, type RetryPolicy } from "./retry.js";
 import { QUEUE_CHANNEL } from "../lib/channels.js";
+import { WriteBackoff } from "../lib/backoff.js";
 import { metrics } from "../lib/metrics.js";
 import { verpAddress } from "../inbound/verp.js";
 
@@ -106,8 +107,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
    * lease (by then another worker may have the recipients) drop the batch, as before: a batch
    * that can never be written (a bug) must not hold back every later outcome.
    */
-  let flushFailures = 0;
-  let failingSince: number | null = null;
+  const backoff = new WriteBackoff(o.leaseMs);
   let retryTimer: NodeJS.Timeout | null = null;
   const flush = async (): Promise<void> => {
     if (flushing) return flushing;
@@ -117,8 +117,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     flushing = (async () => {
       try {
         const lost = await recordOutcomes(o.store, id, batch, now());
-        flushFailures = 0;
-        failingSince = null;
+        backoff.succeeded();
         for (const t of batch) {
           metrics.deliveryOutcomes.inc({ status: t.status });
           held.delete(t.recipientId);
@@ -126,16 +125,13 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         if (lost.length) log.warn({ count: lost.length }, "lease lost before the outcome was written; the result is dropped");
       } catch (err) {
         failed = true;
-        failingSince ??= Date.now();
-        if (Date.now() - failingSince > o.leaseMs) {
+        const ms = backoff.failed();
+        if (ms === null) {
           log.error({ err: safeError(err), count: batch.length }, "recording outcomes failed for longer than a lease; dropped, the recipients will be retried");
           for (const t of batch) held.delete(t.recipientId);
-          flushFailures = 0;
-          failingSince = null;
           return;
         }
         pending.unshift(...batch);
-        const ms = Math.min(5_000, 100 * 2 ** flushFailures++);
         log.error({ err: safeError(err), count: batch.length, retryMs: ms }, "recording outcomes failed; kept, and written again shortly");
         retryTimer = setTimeout(() => {
           retryTimer = null;

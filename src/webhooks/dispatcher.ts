@@ -9,6 +9,7 @@
 import { randomBytes } from "node:crypto";
 import type { Store } from "../db/client.js";
 import type { Resolver } from "../dns/types.js";
+import { WriteBackoff } from "../lib/backoff.js";
 import { WEBHOOK_CHANNEL } from "../lib/channels.js";
 import { safeError, type Logger } from "../lib/logger.js";
 import type { ServiceSecret } from "../lib/secret.js";
@@ -142,30 +143,25 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
    * Writes failing for longer than a lease drop their batch, as before (a batch that can never
    * be written must not hold back every later one).
    */
-  let recordFailures = 0;
-  let failingSince: number | null = null;
+  const backoff = new WriteBackoff(leaseMs);
   let retryTimer: NodeJS.Timeout | null = null;
   const record = async (batch: FinishedTry[]) => {
     try {
       const lost = await recordTries(o.store, id, batch, now());
-      recordFailures = 0;
-      failingSince = null;
+      backoff.succeeded();
       for (const t of batch) held.delete(t.seq);
       if (lost.length) log.warn({ count: lost.length }, "lease lost before the try was recorded; another dispatcher retries it");
       // Retries falling due before the next poll get a wake-up of their own.
       const soon = Math.min(...batch.map((t) => t.nextAttemptAt?.getTime() ?? Infinity)) - now().getTime();
       if (soon < pollMs) later(Math.max(0, soon));
     } catch (err) {
-      failingSince ??= Date.now();
-      if (Date.now() - failingSince > leaseMs) {
+      const ms = backoff.failed();
+      if (ms === null) {
         log.error({ err: safeError(err), count: batch.length }, "recording webhook tries failed for longer than a lease; dropped, the deliveries will be tried again");
         for (const t of batch) held.delete(t.seq);
-        recordFailures = 0;
-        failingSince = null;
         return;
       }
       pending.unshift(...batch);
-      const ms = Math.min(5_000, 100 * 2 ** recordFailures++);
       log.error({ err: safeError(err), count: batch.length, retryMs: ms }, "recording webhook tries failed; kept, and written again shortly");
       retryTimer ??= setTimeout(() => {
         retryTimer = null;
