@@ -18,7 +18,8 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 /**
  * A message's status from its recipients', as an aggregate over a group of recipient rows
- * whose state is in column `status`: the single state when they agree; while any is still in
+ * whose state is in column `status`: the single state when they agree (delivered when every one
+ * was delivered, some of them complained of since); while any is still in
  * flight, the most advanced in-flight state (sending > deferred > queued); once all are final
  * and disagree, `partially_delivered` when some were delivered, else the first failure kind
  * (bounced > failed > suppressed > cancelled). SQL so the outcome writer can refresh message
@@ -26,6 +27,7 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
  */
 export const MESSAGE_SUMMARY_SQL = `case
   when count(distinct status) = 1 then min(status)
+  when bool_and(status in ('delivered', 'complained')) then 'delivered'
   when bool_or(status = 'sending') then 'sending'
   when bool_or(status = 'deferred') then 'deferred'
   when bool_or(status = 'queued') then 'queued'

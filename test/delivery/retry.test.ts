@@ -25,11 +25,25 @@ describe("nextRetry", () => {
     expect(hi.kind === "retry" && hi.at.getTime() - t0.getTime()).toBe(330_000);
   });
 
-  it("expires once the next try would fall after the queue lifetime, counted from when the recipient was first due", () => {
-    const late = new Date(t0.getTime() + 5 * 86_400_000 - 60_000);
-    expect(nextRetry(policy, 5, t0, late, () => 0.5)).toEqual({ kind: "expire" });
+  it("makes the last try at the end of the queue lifetime, counted from when the recipient was first due, then expires", () => {
+    const deadline = new Date(t0.getTime() + 5 * 86_400_000);
+    const late = new Date(deadline.getTime() - 60_000);
+    // The next delay would overshoot: one more try at the deadline, not giving up 19 minutes early.
+    expect(nextRetry(policy, 5, t0, late, () => 0.5)).toEqual({ kind: "retry", at: deadline });
+    expect(nextRetry(policy, 6, t0, deadline, () => 0.5)).toEqual({ kind: "expire" });
     // A message scheduled later starts its lifetime then.
     expect(nextRetry(policy, 5, late, late, () => 0.5).kind).toBe("retry");
+  });
+
+  it("moves along the schedule with the time in the queue when deferrals reached no server (no tries counted)", () => {
+    const after = (ms: number) => {
+      const d = nextRetry(policy, 0, t0, new Date(t0.getTime() + ms), () => 0.5);
+      return d.kind === "retry" ? d.at.getTime() - (t0.getTime() + ms) : null;
+    };
+    expect([after(0), after(300_000), after(900_000), after(86_400_000)]).toEqual([300_000, 600_000, 1_200_000, 1_200_000]);
+    // Tries counted still decide when they are further along.
+    const d = nextRetry(policy, 3, t0, t0, () => 0.5);
+    expect(d).toEqual({ kind: "retry", at: new Date(t0.getTime() + 1_200_000) });
   });
 });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { createAccount } from "../../src/accounts/accounts.js";
 import type { Store } from "../../src/db/client.js";
-import { recipients, suppressions } from "../../src/db/schema.js";
+import { messages, recipients, suppressions } from "../../src/db/schema.js";
 import { recordAsyncOutcome } from "../../src/messages/async-outcome.js";
 import { sendMessage } from "../../src/messages/send.js";
 import { testStore } from "../helpers/store.js";
@@ -34,5 +34,13 @@ describe("recordAsyncOutcome's suppressions", () => {
     const [s] = await store.db.select().from(suppressions).where(eq(suppressions.sourceRecipientId, id));
     expect(s!.emailKey).toBe(r!.emailKey);
     expect((await send(address)).recipients.map((x) => x.status)).toEqual(["suppressed"]);
+  });
+
+  it("keeps a message delivered when one of its delivered recipients complains (not partially delivered)", async () => {
+    const { result: m } = await sendMessage(store, { from: "a@example.com", to: ["one@dest.example", "two@dest.example"], subject: "s", text: "t" }, { accountId, maxMessageBytes: 1e6 });
+    await store.db.update(recipients).set({ status: "delivered" }).where(eq(recipients.messageId, m.id));
+    await recordAsyncOutcome(store, accountId, m.id, [{ recipientId: m.recipients[0]!.id, to: "complained", eventType: "email.complained", data: {} }]);
+    const [row] = await store.db.select({ status: messages.status }).from(messages).where(eq(messages.id, m.id));
+    expect(row!.status).toBe("delivered");
   });
 });
