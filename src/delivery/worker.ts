@@ -80,7 +80,16 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   deps.mtaSts ??= deps.relay ? undefined : createMtaStsFetcher({ resolver: deps.resolver, allowNetworks: deps.allowNetworks, ca: deps.tlsCa });
   const perDomain = new Map<string, number>();
   const backlog: Job[] = [];
-  const held = new Set<string>(); // recipient ids whose lease we hold
+  // Recipient ids whose lease we hold, with how many of our claims hold each: a result still
+  // waiting to be written for an earlier claim (one reaped meanwhile) must not end the newer
+  // claim's heartbeat when it is written.
+  const held = new Map<string, number>();
+  const hold = (rid: string) => held.set(rid, (held.get(rid) ?? 0) + 1);
+  const unhold = (rid: string) => {
+    const n = (held.get(rid) ?? 1) - 1;
+    if (n > 0) held.set(rid, n);
+    else held.delete(rid);
+  };
   const pending: FinishedTry[] = [];
   let stopping = false;
   let wakeUp: (() => void) | null = null;
@@ -102,12 +111,13 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
    * whose write fails (PostgreSQL restarting, a dropped connection) is kept and written again
    * with backoff while the heartbeat renews its leases: dropping it would send each of those
    * messages a second time once the leases expired (SPEC.md: duplicates only for the
-   * transaction in flight). A lease lost meanwhile makes its row a no-op (the update is
-   * guarded by locked_by) and that result is dropped then. Writes failing for longer than a
-   * lease (by then another worker may have the recipients) drop the batch, as before: a batch
-   * that can never be written (a bug) must not hold back every later outcome.
+   * transaction in flight). A result is written under its claim's lease token: also after a
+   * reaper gave the recipient back to the queue, until it is claimed again; then it is a no-op
+   * and that result is dropped. Writes failing for ten leases drop the batch: a batch that can
+   * never be written (a bug) must not hold back every later outcome for ever.
    */
-  const backoff = new WriteBackoff(o.leaseMs);
+  // Ten leases: a result written late is still safe (a newer claim's token makes it a no-op).
+  const backoff = new WriteBackoff(10 * o.leaseMs);
   let retryTimer: NodeJS.Timeout | null = null;
   const flush = async (): Promise<void> => {
     if (flushing) return flushing;
@@ -116,11 +126,11 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     let failed = false;
     flushing = (async () => {
       try {
-        const lost = await recordOutcomes(o.store, id, batch, now());
+        const lost = await recordOutcomes(o.store, batch, now());
         backoff.succeeded();
         for (const t of batch) {
           metrics.deliveryOutcomes.inc({ status: t.status });
-          held.delete(t.recipientId);
+          unhold(t.recipientId);
         }
         if (lost.length) log.warn({ count: lost.length }, "lease lost before the outcome was written; the result is dropped");
       } catch (err) {
@@ -128,7 +138,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         const ms = backoff.failed();
         if (ms === null) {
           log.error({ err: safeError(err), count: batch.length }, "recording outcomes failed for longer than a lease; dropped, the recipients will be retried");
-          for (const t of batch) held.delete(t.recipientId);
+          for (const t of batch) unhold(t.recipientId);
           return;
         }
         pending.unshift(...batch);
@@ -156,6 +166,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const toFinished = (msg: HeldMessage, r: RecipientResult, claimed: ClaimedRecipient, jitter: number): FinishedTry => {
     const base = {
       recipientId: claimed.id,
+      lease: claimed.lease,
       messageId: msg.id,
       accountId: msg.accountId,
       email: claimed.email,
@@ -190,7 +201,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       if (halted && results.every((r) => !r.attempted)) {
         // Stopped before anything was sent: the recipients go back due now, not deferred.
         await releaseLeases(o.store, id, job.recipients.map((r) => r.id), now()).catch(() => {});
-        job.recipients.forEach((r) => held.delete(r.id));
+        job.recipients.forEach((r) => unhold(r.id));
         return;
       }
       const jitter = Math.random();
@@ -199,7 +210,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     } catch (err) {
       log.error({ err: safeError(err), message: job.messageId, domain: job.domain }, "delivery job crashed; releasing its recipients");
       await releaseLeases(o.store, id, job.recipients.map((r) => r.id), now()).catch(() => {});
-      job.recipients.forEach((r) => held.delete(r.id));
+      job.recipients.forEach((r) => unhold(r.id));
     } finally {
       const n = (perDomain.get(job.domain) ?? 1) - 1;
       if (n <= 0) perDomain.delete(job.domain);
@@ -298,7 +309,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
           claimed = await claimDue(o.store, { workerId: id, limit: Math.min(room, 500), leaseMs: o.leaseMs, skipDomains: full, now: now() });
         }
         if (claimed.length) {
-          claimed.forEach((r) => held.add(r.id));
+          claimed.forEach((r) => hold(r.id));
           const jobs = new Map<string, Job>();
           for (const r of claimed) {
             const key = `${r.message_id} ${r.domain}`;
@@ -337,7 +348,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const unlisten = await o.store.listen(QUEUE_CHANNEL, wake);
   const heartbeat = setInterval(() => {
     const until = new Date(now().getTime() + o.leaseMs);
-    void extendLeases(o.store, id, [...held], until).catch((err: unknown) => log.warn({ err: safeError(err) }, "lease heartbeat failed"));
+    void extendLeases(o.store, id, [...held.keys()], until).catch((err: unknown) => log.warn({ err: safeError(err) }, "lease heartbeat failed"));
   }, Math.max(50, Math.floor(o.leaseMs / 3)));
   const reaper = setInterval(() => {
     void reapExpiredLeases(o.store, now())
@@ -363,7 +374,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       // Not started yet: give back at once.
       const waiting = backlog.splice(0, backlog.length).flatMap((j) => j.recipients.map((r) => r.id));
       await releaseLeases(o.store, id, waiting, now()).catch(() => {});
-      waiting.forEach((r) => held.delete(r));
+      waiting.forEach(unhold);
       // In flight: let them finish within the grace period. Then their connections are closed
       // before any lease goes back: a transaction still running after its lease was released
       // could complete while another worker sends the same message again. A closed transaction
@@ -385,7 +396,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       }
       if (retryTimer) clearTimeout(retryTimer);
       clearInterval(heartbeat);
-      await releaseLeases(o.store, id, [...held], now()).catch(() => {});
+      await releaseLeases(o.store, id, [...held.keys()], now()).catch(() => {});
       await unlisten().catch(() => {});
       await pool.close();
       log.info("delivery worker stopped");

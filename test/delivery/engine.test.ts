@@ -242,7 +242,28 @@ describe("the delivery engine", () => {
     }
   });
 
-  it("gives a batch up once its outcome writes have failed for longer than a lease (later outcomes are not held back)", async () => {
+  it("keeps an outcome through writes failing for longer than a lease, so a PostgreSQL outage does not send the message twice", async () => {
+    const mx = await startMailServer({ host: "127.0.0.33" });
+    h.publish({ "outage.example": { MX: [{ preference: 10, exchange: "mx.outage.example" }] }, "mx.outage.example": { A: ["127.0.0.33"] } });
+    // Outcome writes fail for the next 2 s (over three leases of 600 ms).
+    const until = new Date(Date.now() + 2_000).toISOString();
+    await h.store.rows(sql.raw(`create function outage() returns trigger language plpgsql as $$
+      begin if clock_timestamp() < '${until}'::timestamptz then raise exception 'injected: database away'; end if; return new; end $$`));
+    await h.store.rows(sql.raw("create trigger outage before insert on attempts for each row execute function outage()"));
+    try {
+      const w = await h.worker({ smtpPort: mx.port, leaseMs: 600 });
+      const m = await h.send({ to: "user@outage.example" });
+      expect((await h.settle(m.id, ["delivered"], 20_000))[0]!.attempts).toBe(1);
+      await w.stop();
+      expect(mx.received).toHaveLength(1);
+    } finally {
+      await h.store.rows(sql.raw("drop trigger outage on attempts"));
+      await h.store.rows(sql.raw("drop function outage()"));
+      await mx.close();
+    }
+  });
+
+  it("gives a batch up once its outcome writes have failed for ten leases (later outcomes are not held back for ever)", async () => {
     const mx = await startMailServer({ host: "127.0.0.32" });
     h.publish({ "stuck-outcome.example": { MX: [{ preference: 10, exchange: "mx.stuck-outcome.example" }] }, "mx.stuck-outcome.example": { A: ["127.0.0.32"] } });
     // Every outcome write fails (a batch that can never be written, as a bug would make it).
@@ -253,9 +274,9 @@ describe("the delivery engine", () => {
     try {
       const w = await h.worker({ smtpPort: mx.port, leaseMs: 600 });
       const m = await h.send({ to: "user@stuck-outcome.example" });
-      // Dropped after a lease of failures, the recipient's lease runs out and it is sent again;
-      // kept for ever, the heartbeat would renew that lease and nothing more would happen.
-      await waitUntil(() => mx.received.length >= 2, 8_000, "the recipient tried again");
+      // Dropped after ten leases of failures (6 s), the recipient's lease runs out and it is sent
+      // again; kept for ever, the heartbeat would renew that lease and nothing more would happen.
+      await waitUntil(() => mx.received.length >= 2, 20_000, "the recipient tried again");
       await h.store.rows(sql.raw("drop trigger stuck_outcome on attempts"));
       dropped = true;
       expect((await h.settle(m.id))[0]!.status).toBe("delivered");

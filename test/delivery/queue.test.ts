@@ -23,8 +23,9 @@ async function send(to: string[], now = T0) {
   return (await sendMessage(store, { from: "a@example.com", to, subject: "s", text: "t" }, { accountId, maxMessageBytes: 1e6, now })).result;
 }
 
-const finished = (r: { id: string; message_id: string; email: string }, status: FinishedTry["status"], code: number | null): FinishedTry => ({
+const finished = (r: { id: string; message_id: string; email: string; lease: string }, status: FinishedTry["status"], code: number | null): FinishedTry => ({
   recipientId: r.id,
+  lease: r.lease,
   messageId: r.message_id,
   accountId,
   email: r.email,
@@ -48,7 +49,7 @@ describe("the delivery queue", () => {
     const rows = await store.db.select().from(recipients).where(eq(recipients.messageId, m.id));
     for (const r of rows.filter((r) => claimed.some((c) => c.id === r.id))) {
       expect(r.status).toBe("sending");
-      expect(r.lockedBy).toBe("w1");
+      expect(r.lockedBy).toMatch(/^w1\.\d+$/); // the lease token: worker and claim
     }
     const rest = await claimDue(store, { workerId: "w2", limit: 10, leaseMs: 60_000, skipDomains: [], now: T0 });
     expect(rest.map((r) => r.id).sort()).toEqual(rows.filter((r) => !claimed.some((c) => c.id === r.id)).map((r) => r.id).sort());
@@ -74,8 +75,8 @@ describe("the delivery queue", () => {
     expect(claimed).toHaveLength(3);
     const by = (e: string) => claimed.find((r) => r.email === e)!;
     // Another worker cannot write results for recipients it does not hold.
-    expect(await recordOutcomes(store, "intruder", [finished(by("ok@three.example"), "delivered", 250)], T0)).toEqual([by("ok@three.example").id]);
-    const lost = await recordOutcomes(store, "w4", [
+    expect(await recordOutcomes(store, [{ ...finished(by("ok@three.example"), "delivered", 250), lease: "intruder.1" }], T0)).toEqual([by("ok@three.example").id]);
+    const lost = await recordOutcomes(store, [
       finished(by("ok@three.example"), "delivered", 250),
       finished(by("later@three.example"), "deferred", 451),
       finished(by("no@three.example"), "bounced", 550),
@@ -102,7 +103,7 @@ describe("the delivery queue", () => {
     const tryOnce = async (attempt: Partial<FinishedTry["attempt"]>, status: FinishedTry["status"], code: number | null) => {
       const [r] = (await claimDue(store, { workerId: "w5", limit: 100, leaseMs: 60_000, skipDomains: [], now: new Date(T0.getTime() + 3_600_000) })).filter((x) => x.message_id === m.id);
       const t = finished(r!, status, code);
-      expect(await recordOutcomes(store, "w5", [{ ...t, attempt: { ...t.attempt, ...attempt } }], T0)).toEqual([]);
+      expect(await recordOutcomes(store, [{ ...t, attempt: { ...t.attempt, ...attempt } }], T0)).toEqual([]);
       return (await store.db.select().from(recipients).where(eq(recipients.messageId, m.id)))[0]!;
     };
     expect((await tryOnce({ tls: { version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384" } }, "deferred", 451)).tls).toEqual({ version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384" });
@@ -118,9 +119,36 @@ describe("the delivery queue", () => {
     expect(await reapExpiredLeases(store, new Date(T0.getTime() + 2_000))).toBeGreaterThanOrEqual(1);
     const again = await claimDue(store, { workerId: "alive", limit: 100, leaseMs: 1_000, skipDomains: [], now: new Date(T0.getTime() + 2_000) });
     expect(again.map((r) => r.id)).toContain(claimed[0]!.id);
-    // The dead worker's late result is refused.
-    expect(await recordOutcomes(store, "dead", [finished(claimed[0]!, "delivered", 250)], T0)).toEqual([claimed[0]!.id]);
+    // The dead worker's late result is refused: the recipient is claimed again.
+    expect(await recordOutcomes(store, [finished(claimed[0]!, "delivered", 250)], T0)).toEqual([claimed[0]!.id]);
     await releaseLeases(store, "alive", again.map((r) => r.id), T0);
+  });
+
+  it("still writes a stalled worker's result after its lease was reaped, until the recipient is claimed again (no second send)", async () => {
+    const m = await send(["late@six.example"], T0);
+    const [c] = (await claimDue(store, { workerId: "slow", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    expect(await reapExpiredLeases(store, new Date(T0.getTime() + 2_000))).toBeGreaterThanOrEqual(1);
+    // The transaction had finished: its result is known, so it is written, and nobody sends it again.
+    expect(await recordOutcomes(store, [finished(c!, "delivered", 250)], T0)).toEqual([]);
+    const [r] = await store.db.select().from(recipients).where(eq(recipients.messageId, m.id));
+    expect(r).toMatchObject({ status: "delivered", lockedBy: null, attempts: 1 });
+    const again = await claimDue(store, { workerId: "other", limit: 100, leaseMs: 1_000, skipDomains: [], now: new Date(T0.getTime() + 3_000) });
+    expect(again.map((x) => x.id)).not.toContain(c!.id);
+    await releaseLeases(store, "other", again.map((x) => x.id), T0);
+  });
+
+  it("writes a result only under the claim it belongs to, when the same worker claimed the recipient again after a reap", async () => {
+    const m = await send(["twice@six.example"], T0);
+    const [first] = (await claimDue(store, { workerId: "w6", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    await reapExpiredLeases(store, new Date(T0.getTime() + 2_000));
+    const [second] = (await claimDue(store, { workerId: "w6", limit: 100, leaseMs: 60_000, skipDomains: [], now: new Date(T0.getTime() + 2_000) })).filter((r) => r.message_id === m.id);
+    expect(second!.id).toBe(first!.id);
+    expect(second!.lease).not.toBe(first!.lease);
+    // The first claim's stale 451 does not land on the live second claim; the second's 250 does.
+    expect(await recordOutcomes(store, [finished(first!, "deferred", 451)], T0)).toEqual([first!.id]);
+    expect(await recordOutcomes(store, [finished(second!, "delivered", 250)], T0)).toEqual([]);
+    const [r] = await store.db.select().from(recipients).where(eq(recipients.messageId, m.id));
+    expect(r).toMatchObject({ status: "delivered", lastCode: 250 });
   });
 
   it.runIf(usingPostgres())("never hands the same recipient to two workers claiming at once", async () => {

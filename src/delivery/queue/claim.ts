@@ -23,7 +23,16 @@ export type ClaimedRecipient = {
   email: string;
   domain: string;
   attempts: number;
+  /**
+   * This claim's lease token (`<worker>.<n>`, in locked_by): a result is written only under the
+   * token it was claimed with, so a late result of an earlier claim of the same recipient, by
+   * this worker or another, never lands on a newer one.
+   */
+  lease: string;
 };
+
+/** Claims made by this process: the second half of each lease token. */
+let claims = 0;
 
 export async function claimDue(
   store: Store,
@@ -32,6 +41,7 @@ export async function claimDue(
   const now = opts.now.toISOString();
   const until = new Date(opts.now.getTime() + opts.leaseMs).toISOString();
   const skip = pgArray(opts.skipDomains);
+  const lease = `${opts.workerId}.${++claims}`;
   const rows = await store.rows<ClaimedRecipient & { status: string }>(sql`
     with picked as (
       select message_id, domain from recipients
@@ -65,14 +75,14 @@ export async function claimDue(
     claimed as (
       update recipients r
       set status = case when k.suppressed then 'suppressed' else 'sending' end,
-          locked_by = case when k.suppressed then null else ${opts.workerId} end,
+          locked_by = case when k.suppressed then null else ${lease} end,
           locked_until = case when k.suppressed then null else ${until}::timestamptz end,
           next_attempt_at = case when k.suppressed then null else r.next_attempt_at end,
           updated_at = ${now}::timestamptz
       from marked k where r.id = k.id
       -- (When the message first fell due, for MAX_QUEUE_LIFETIME, comes with the message's load:
       -- not a look-up of its row for every recipient here.)
-      returning r.id, r.message_id, r.account_id, r.email, r.email_key, r.domain, r.attempts, r.status
+      returning r.id, r.message_id, r.account_id, r.email, r.email_key, r.domain, r.attempts, r.status, r.locked_by as lease
     ),
     -- The suppressed ones: their event (the webhook outbox) and their messages' summaries.
     upd as (select id, message_id, status from claimed where status = 'suppressed'),

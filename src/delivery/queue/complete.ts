@@ -16,6 +16,8 @@ import type { Reason } from "../classify.js";
 
 export interface FinishedTry {
   recipientId: string;
+  /** The claim's lease token (ClaimedRecipient.lease): the result is written only under it. */
+  lease: string;
   messageId: string;
   accountId: string;
   email: string;
@@ -32,15 +34,20 @@ export interface FinishedTry {
   bounceKind?: "hard" | "soft";
 }
 
-/** Writes the batch; returns the recipient ids whose lease had been lost (their result is dropped). */
-export async function recordOutcomes(store: Store, workerId: string, tries: FinishedTry[], now: Date): Promise<string[]> {
+/**
+ * Writes the batch; returns the recipient ids whose lease had been lost (their result is
+ * dropped). A result is written while the row still carries its claim's lease token: still
+ * `sending`, or given back to the queue by the reaper (which keeps the token) and not claimed
+ * again since — the transaction's result is known, so sending it again would be a duplicate.
+ */
+export async function recordOutcomes(store: Store, tries: FinishedTry[], now: Date): Promise<string[]> {
   if (tries.length === 0) return [];
   for (const t of tries) if (!canTransition("sending", t.status)) throw new Error(`bad transition sending → ${t.status}`);
   const col = <T>(f: (t: FinishedTry) => T) => pgArray(tries.map(f) as (string | number | null)[]);
   const nowIso = now.toISOString();
   const kept = await store.rows<{ id: string; hooked: boolean }>(sql`
     with input as (
-      select * from unnest(${col((t) => t.recipientId)}::text[], ${col((t) => t.status)}::text[],
+      select * from unnest(${col((t) => t.recipientId)}::text[], ${col((t) => t.lease)}::text[], ${col((t) => t.status)}::text[],
         ${col((t) => t.nextAttemptAt?.toISOString() ?? null)}::timestamptz[], ${col((t) => t.reason.code)}::int[],
         ${col((t) => t.reason.enhanced)}::text[], ${col((t) => t.reason.text)}::text[], ${col((t) => t.attempt.mx)}::text[],
         ${col((t) => t.attempt.ip)}::text[], ${col((t) => t.attempt.tls?.version ?? null)}::text[],
@@ -49,7 +56,7 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
         ${col(() => newId("attempt", now.getTime()))}::text[], ${col(() => newId("event", now.getTime()))}::text[],
         ${col((t) => eventTypeFor(t.status))}::text[], ${col((t) => JSON.stringify(eventData(t)))}::jsonb[],
         ${col((t) => bounceKindOf(t) === "hard")}::boolean[])
-        as i(id, status, next_at, code, enhanced, text, mx, ip, tls_version, tls_cipher, tried, started_at, duration_ms,
+        as i(id, lease, status, next_at, code, enhanced, text, mx, ip, tls_version, tls_cipher, tried, started_at, duration_ms,
              attempt_id, event_id, event_type, event_data, hard_bounce)
     ),
     upd as (
@@ -62,7 +69,7 @@ export async function recordOutcomes(store: Store, workerId: string, tries: Fini
         delivered_at = case when i.status = 'delivered' then ${nowIso}::timestamptz else r.delivered_at end,
         locked_by = null, locked_until = null, updated_at = ${nowIso}::timestamptz
       from input i
-      where r.id = i.id and r.locked_by = ${workerId} and r.status = 'sending'
+      where r.id = i.id and r.locked_by = i.lease and r.status in ('sending', 'queued', 'deferred')
       -- The input's columns come along, so the inserts below need no join back to it: with
       -- the lease test estimated at one row, the planner joined upd and input in a nested
       -- loop, 120 × 120 comparisons for the attempts alone (EXPLAIN ANALYZE, bench data).

@@ -1,4 +1,8 @@
-/** Leases: extend them while a delivery is in flight, release them on shutdown, reap the ones whose worker died. */
+/**
+ * Leases: extend them while a delivery is in flight, release them on shutdown, reap the ones
+ * whose worker died. A lease token is `<worker>.<claim>` (claim.ts); a worker's statements here
+ * cover all of its own claims.
+ */
 import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
 import type { Store } from "../../db/client.js";
@@ -8,7 +12,7 @@ export async function extendLeases(store: Store, workerId: string, ids: string[]
   if (ids.length === 0) return;
   await store.rows(sql`
     update recipients set locked_until = ${until.toISOString()}::timestamptz
-    where locked_by = ${workerId} and status = 'sending' and id = any(${pgArray(ids)}::text[])`);
+    where starts_with(locked_by, ${`${workerId}.`}) and status = 'sending' and id = any(${pgArray(ids)}::text[])`);
 }
 
 /**
@@ -21,15 +25,19 @@ export async function releaseLeases(store: Store, workerId: string, ids: string[
     update recipients
     set status = case when attempts = 0 then 'queued' else 'deferred' end,
         locked_by = null, locked_until = null, next_attempt_at = ${now.toISOString()}::timestamptz
-    where locked_by = ${workerId} and status = 'sending' and id = any(${pgArray(ids)}::text[])`);
+    where starts_with(locked_by, ${`${workerId}.`}) and status = 'sending' and id = any(${pgArray(ids)}::text[])`);
 }
 
-/** Returns recipients whose lease expired (their worker died or stalled) to the queue. */
+/**
+ * Returns recipients whose lease expired (their worker died or stalled) to the queue. The lease
+ * token stays in locked_by until the next claim: a stalled worker's result may still be written
+ * until then (complete.ts), instead of the message being sent again.
+ */
 export async function reapExpiredLeases(store: Store, now: Date): Promise<number> {
   const rows = await store.rows(sql`
     update recipients
     set status = case when attempts = 0 then 'queued' else 'deferred' end,
-        locked_by = null, locked_until = null, next_attempt_at = ${now.toISOString()}::timestamptz
+        locked_until = null, next_attempt_at = ${now.toISOString()}::timestamptz
     where status = 'sending' and locked_until < ${now.toISOString()}::timestamptz
     returning id`);
   return rows.length;
