@@ -137,6 +137,29 @@ describe("the delivery queue", () => {
     await releaseLeases(store, "other", again.map((x) => x.id), T0);
   });
 
+  it("refreshes the message's summary when a reaper or a release gives a recipient back (it stayed 'sending')", async () => {
+    const m = await send(["a@seven.example", "b@seven.example"], T0);
+    const claimed = (await claimDue(store, { workerId: "w7", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    const a = claimed.find((r) => r.email === "a@seven.example")!;
+    expect(await recordOutcomes(store, [finished(a, "delivered", 250)], T0)).toEqual([]);
+    const status = async () => (await store.db.select({ status: messages.status }).from(messages).where(eq(messages.id, m.id)))[0]!.status;
+    expect(await status()).toBe("sending");
+    await reapExpiredLeases(store, new Date(T0.getTime() + 2_000));
+    expect(await status()).toBe("queued");
+    // The same through a release (a worker shutting down).
+    const n = await send(["c@seven.example", "d@seven.example"], T0);
+    const both = (await claimDue(store, { workerId: "w8", limit: 100, leaseMs: 60_000, skipDomains: [], now: new Date(T0.getTime() + 2_000) })).filter((r) => r.message_id === n.id);
+    const c = both.find((r) => r.email === "c@seven.example")!;
+    const d = both.find((r) => r.email === "d@seven.example")!;
+    expect(await recordOutcomes(store, [finished(c, "delivered", 250)], T0)).toEqual([]);
+    const statusOf = async (id: string) => (await store.db.select({ status: messages.status }).from(messages).where(eq(messages.id, id)))[0]!.status;
+    expect(await statusOf(n.id)).toBe("sending");
+    await releaseLeases(store, "w8", [d.id], T0);
+    expect(await statusOf(n.id)).toBe("queued");
+    const left = await claimDue(store, { workerId: "w9", limit: 100, leaseMs: 60_000, skipDomains: [], now: new Date(T0.getTime() + 3_000) });
+    await releaseLeases(store, "w9", left.map((r) => r.id), T0);
+  });
+
   it("writes a result only under the claim it belongs to, when the same worker claimed the recipient again after a reap", async () => {
     const m = await send(["twice@six.example"], T0);
     const [first] = (await claimDue(store, { workerId: "w6", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);

@@ -6,6 +6,7 @@
 import { sql } from "drizzle-orm";
 import { pgArray } from "../../db/arrays.js";
 import type { Store } from "../../db/client.js";
+import { REFRESH_MESSAGE_STATUS } from "../../messages/status.js";
 
 /** Extends this worker's leases on the given recipients. */
 export async function extendLeases(store: Store, workerId: string, ids: string[], until: Date): Promise<void> {
@@ -17,15 +18,21 @@ export async function extendLeases(store: Store, workerId: string, ids: string[]
 
 /**
  * Gives recipients back to the queue unfinished (graceful shutdown, or a lease whose worker
- * died): due now, no attempt counted, no event (nothing happened to them).
+ * died): due now, no attempt counted, no event (nothing happened to them); their messages'
+ * summaries follow (a message no longer `sending`).
  */
 export async function releaseLeases(store: Store, workerId: string, ids: string[], now: Date): Promise<void> {
   if (ids.length === 0) return;
   await store.rows(sql`
-    update recipients
-    set status = case when attempts = 0 then 'queued' else 'deferred' end,
-        locked_by = null, locked_until = null, next_attempt_at = ${now.toISOString()}::timestamptz
-    where starts_with(locked_by, ${`${workerId}.`}) and status = 'sending' and id = any(${pgArray(ids)}::text[])`);
+    with upd as (
+      update recipients
+      set status = case when attempts = 0 then 'queued' else 'deferred' end,
+          locked_by = null, locked_until = null, next_attempt_at = ${now.toISOString()}::timestamptz
+      where starts_with(locked_by, ${`${workerId}.`}) and status = 'sending' and id = any(${pgArray(ids)}::text[])
+      returning id, message_id, status
+    ),
+    ${REFRESH_MESSAGE_STATUS}
+    select count(*) from upd`);
 }
 
 /**
@@ -34,11 +41,15 @@ export async function releaseLeases(store: Store, workerId: string, ids: string[
  * until then (complete.ts), instead of the message being sent again.
  */
 export async function reapExpiredLeases(store: Store, now: Date): Promise<number> {
-  const rows = await store.rows(sql`
-    update recipients
-    set status = case when attempts = 0 then 'queued' else 'deferred' end,
-        locked_until = null, next_attempt_at = ${now.toISOString()}::timestamptz
-    where status = 'sending' and locked_until < ${now.toISOString()}::timestamptz
-    returning id`);
-  return rows.length;
+  const [row] = await store.rows<{ n: number | string }>(sql`
+    with upd as (
+      update recipients
+      set status = case when attempts = 0 then 'queued' else 'deferred' end,
+          locked_until = null, next_attempt_at = ${now.toISOString()}::timestamptz
+      where status = 'sending' and locked_until < ${now.toISOString()}::timestamptz
+      returning id, message_id, status
+    ),
+    ${REFRESH_MESSAGE_STATUS}
+    select count(*) as n from upd`);
+  return Number(row?.n ?? 0);
 }
