@@ -8,8 +8,26 @@ import { z } from "zod";
 import { parseBytes, parseDuration } from "./lib/duration.js";
 import { API_KEY_FORMAT } from "./lib/ids.js";
 
+// Decimal digits only: z.coerce.number would read " " as 0 (a random port), "0x10" as 16, "1e3" as 1000.
 const port = (min: number) =>
-  z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(min, `must be ≥ ${min}`).max(65535, "must be ≤ 65535");
+  z
+    .string()
+    .regex(/^\d{1,5}$/, "must be an integer")
+    .transform(Number)
+    .pipe(z.number().min(min, `must be ≥ ${min}`).max(65535, "must be ≤ 65535"));
+
+/** A URL that `new URL` reads, with a valid port, and whose user and password decode (else the variable is named). */
+const urlWith = (protocols: RegExp, message: string) =>
+  z.string().refine((v) => {
+    try {
+      const u = new URL(v);
+      decodeURIComponent(u.username);
+      decodeURIComponent(u.password);
+      return protocols.test(u.protocol) && u.hostname !== "";
+    } catch {
+      return false;
+    }
+  }, message);
 
 const duration = (def: string) =>
   z
@@ -73,7 +91,8 @@ const cidrList = z
     for (const raw of v.split(",").map((s) => s.trim())) {
       const [ip, bits, extra] = raw.split("/");
       const max = net.isIPv4(ip ?? "") ? 32 : net.isIPv6(ip ?? "") ? 128 : 0;
-      const n = bits === undefined ? max : Number(bits);
+      // Digits only: Number("") is 0, so "10.0.0.0/" read as /0 allowed every address.
+      const n = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
       if (!max || extra !== undefined || !Number.isInteger(n) || n < 0 || n > max) {
         ctx.addIssue({ code: "custom", message: `"${raw}" is not a CIDR like 127.0.0.0/8` });
         return z.NEVER;
@@ -90,7 +109,7 @@ const envSchema = z.object({
     .string()
     .optional()
     .transform((v) => (v === "" ? undefined : v))
-    .refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), "must start with postgres:// or postgresql://"),
+    .pipe(urlWith(/^postgres(ql)?:$/, "must be a postgres:// or postgresql:// URL (host, a port ≤ 65535, %-encoded user and password)").optional()),
   DATA_DIR: z.string().min(1).default("./data"),
   ROLE: z.enum(["api", "worker", "all"], { message: "must be api, worker or all" }).default("all"),
   ADMIN_API_KEY: z
@@ -103,10 +122,7 @@ const envSchema = z.object({
     .default(os.hostname()),
   DNS_SERVERS: dnsServers,
   SMTP_PORT: port(1).default(25),
-  RELAY_URL: z
-    .string()
-    .optional()
-    .refine((v) => v === undefined || /^smtps?:\/\/[^/]+/.test(v), "must be smtp://user:pass@host:port or smtps://…"),
+  RELAY_URL: urlWith(/^smtps?:$/, "must be smtp://user:pass@host:port or smtps://… (a port ≤ 65535, %-encoded user and password)").optional(),
   DELIVERY_ALLOW_NETWORKS: cidrList,
   RETRY_SCHEDULE: z
     .string()
@@ -141,7 +157,7 @@ const envSchema = z.object({
   WEBHOOK_CONCURRENCY: z.coerce.number({ message: "must be an integer" }).int("must be an integer").min(1, "must be ≥ 1").max(1000).default(16),
   /** Inbound listener: largest message accepted (SIZE and a hard cut-off while reading). */
   INBOUND_MAX_BYTES: size("10MB"),
-  PUBLIC_URL: z.url({ message: "must be an http(s) URL" }).optional(),
+  PUBLIC_URL: urlWith(/^https?:$/, "must be an http(s) URL").optional(),
   SECRET_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });

@@ -59,9 +59,22 @@ describe("loadConfig", () => {
     [{ PORT: "http" }, /^invalid PORT: .*integer/],
     [{ PORT: "70000" }, /^invalid PORT: must be ≤ 65535/],
     [{ ROLE: "both" }, /^invalid ROLE: must be api, worker or all/],
-    [{ DATABASE_URL: "mysql://x" }, /^invalid DATABASE_URL: must start with postgres/],
+    [{ DATABASE_URL: "mysql://x" }, /^invalid DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/],
+    // Each used to pass the schema and then stop with a bare "Invalid URL" or "URI malformed".
+    [{ DATABASE_URL: "postgres://u@127.0.0.1:99999/db" }, /^invalid DATABASE_URL: /],
+    [{ DATABASE_URL: "postgres://u:Re%zz@127.0.0.1/db" }, /^invalid DATABASE_URL: /],
+    [{ RELAY_URL: "smtp://u:p@127.0.0.1:99999" }, /^invalid RELAY_URL: /],
+    [{ RELAY_URL: "smtp://u:Re%zz@relay.example" }, /^invalid RELAY_URL: /],
+    [{ PUBLIC_URL: "ftp://mail.example.com" }, /^invalid PUBLIC_URL: must be an http\(s\) URL/],
+    [{ PUBLIC_URL: "javascript:alert(1)" }, /^invalid PUBLIC_URL: /],
+    [{ PORT: " " }, /^invalid PORT: must be an integer/], // was 0: a random port
+    [{ PORT: "0x10" }, /^invalid PORT: must be an integer/],
+    [{ SMTP_PORT: "1e3" }, /^invalid SMTP_PORT: must be an integer/],
     [{ DNS_SERVERS: "dns.google" }, /^invalid DNS_SERVERS: "dns.google" is not ip\[:port\]/],
     [{ DELIVERY_ALLOW_NETWORKS: "10.0.0.0/33" }, /^invalid DELIVERY_ALLOW_NETWORKS/],
+    [{ DELIVERY_ALLOW_NETWORKS: "10.0.0.0/" }, /^invalid DELIVERY_ALLOW_NETWORKS/], // was read as /0: the guard off
+    [{ DELIVERY_ALLOW_NETWORKS: "fd00::/ " }, /^invalid DELIVERY_ALLOW_NETWORKS/],
+    [{ DELIVERY_ALLOW_NETWORKS: "10.0.0.0/+8" }, /^invalid DELIVERY_ALLOW_NETWORKS/],
     [{ RETRY_SCHEDULE: "5m,soon" }, /^invalid RETRY_SCHEDULE/],
     [{ MAX_QUEUE_LIFETIME: "forever" }, /^invalid MAX_QUEUE_LIFETIME/],
     [{ MAX_MESSAGE_BYTES: "lots" }, /^invalid MAX_MESSAGE_BYTES/],
