@@ -156,12 +156,21 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
 
 async function openPglite(opts: StoreOptions): Promise<Store> {
   let dir: string | undefined;
+  let unlock = () => {};
   if (opts.dataDir) {
     dir = path.resolve(opts.dataDir, "pgdata");
-    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    unlock = lockDataDir(path.resolve(opts.dataDir));
+    privateFiles(path.resolve(opts.dataDir));
   }
-  const client = dir ? new PGlite(dir) : new PGlite();
-  await client.waitReady;
+  let client: PGlite;
+  try {
+    client = dir ? new PGlite(dir) : new PGlite();
+    await client.waitReady;
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   const rows = rowsWith(db, async (on, query) => ((await on.execute(query)) as unknown as { rows: never[] }).rows) as <T>(query: SQL, settings?: PlannerSettings) => Promise<T[]>;
   return {
@@ -185,6 +194,77 @@ async function openPglite(opts: StoreOptions): Promise<Store> {
     },
     close: async () => {
       await client.close();
+      if (opts.dataDir) privateFiles(path.resolve(opts.dataDir)); // PostgreSQL writes some (pg_internal.init) 0666
+      unlock();
     },
   };
+}
+
+/**
+ * One process at a time on an embedded database: PGlite has no locking of its own, and two
+ * processes on one DATA_DIR each kept their own copy of the data (one's writes were lost at the
+ * next start). A lock file holds the owner's pid; one left by a process that died is taken over.
+ * Returns the release.
+ */
+const lockedHere = new Set<string>();
+
+function lockDataDir(dataDir: string): () => void {
+  const file = path.join(dataDir, "pgdata.lock");
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      if (lockedHere.has(file)) throw Object.assign(new Error("locked"), { code: "EEXIST" });
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: "wx", mode: 0o600 });
+      lockedHere.add(file);
+      return () => {
+        lockedHere.delete(file);
+        fs.rmSync(file, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const pid = Number(fs.readFileSync(file, "utf8").trim());
+      // Our own pid is a lock of this process only if we took it (in a container every start
+      // is pid 1, and one killed leaves its lock behind).
+      const mine = pid === process.pid;
+      if ((mine && lockedHere.has(file)) || (!mine && Number.isInteger(pid) && pid > 0 && alive(pid)))
+        throw new Error(`DATA_DIR ${dataDir} is in use by process ${pid} (the embedded database serves one process; set DATABASE_URL for several)`);
+      fs.rmSync(file, { force: true }); // left by a process that is gone
+    }
+  }
+  throw new Error(`DATA_DIR ${dataDir}: could not take ${file}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+  }
+}
+
+/**
+ * The embedded database's files hold message bodies, sealed keys and key hashes: readable by
+ * this user only. The directories are 0700 (that alone keeps others out); new files get 0600
+ * from the umask, and files that came out looser (an earlier version's, or some PostgreSQL
+ * writes itself) are corrected at start and at close. Best effort where we do not own them.
+ */
+function privateFiles(dataDir: string): void {
+  process.umask(0o077);
+  const fix = (p: string, mode: number) => {
+    try {
+      if ((fs.statSync(p).mode & 0o077) !== 0) fs.chmodSync(p, mode);
+    } catch {
+      // not ours to change
+    }
+  };
+  fix(dataDir, 0o700);
+  const walk = (d: string) => {
+    fix(d, 0o700);
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) fix(p, 0o600);
+    }
+  };
+  walk(path.join(dataDir, "pgdata"));
 }

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "drizzle-orm";
-import type { Store } from "../../src/db/client.js";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { openStore, type Store } from "../../src/db/client.js";
 import { testStore, usingPostgres } from "../helpers/store.js";
 
 describe("store.rows with planner settings", () => {
@@ -49,5 +52,53 @@ describe("store.rows with planner settings", () => {
   it("returns the same rows when a prepared statement runs again with other values", async () => {
     const q = (n: number) => sql`select ${n}::int + 1 as next, ${String(n)}::text as label`;
     for (let i = 0; i < 8; i++) expect(await store.rows(q(i))).toEqual([{ next: i + 1, label: String(i) }]);
+  });
+});
+
+describe("the embedded database in DATA_DIR", () => {
+  it("serves one process at a time: a second store on the same DATA_DIR is refused with a clear reason, a stale lock is taken over", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "postline-lock-"));
+    try {
+      const first = await openStore({ dataDir });
+      // The same process counts: two PGlite instances on one directory each keep their own copy.
+      await expect(openStore({ dataDir })).rejects.toThrow(/DATA_DIR .* is in use by process \d+ .*DATABASE_URL/);
+      await first.close();
+      // A lock left by a process that is gone is no obstacle, nor one with our own pid that we
+      // did not take (a container restarted: every start is pid 1).
+      for (const pid of ["999999999", String(process.pid)]) {
+        fs.writeFileSync(path.join(dataDir, "pgdata.lock"), `${pid}\n`);
+        await (await openStore({ dataDir })).close();
+      }
+      expect(fs.existsSync(path.join(dataDir, "pgdata.lock"))).toBe(false);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps its files to this user (message bodies, sealed keys): directories 0700, files 0600, also those of an earlier start", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "postline-perm-"));
+    try {
+      fs.chmodSync(dataDir, 0o755); // as a Docker volume or a made-by-hand directory may be
+      const store = await openStore({ dataDir });
+      await store.migrate();
+      await store.close();
+      // Loosen one file, as an earlier version left them, and start again.
+      const some = fs.readdirSync(path.join(dataDir, "pgdata"), { recursive: true, withFileTypes: true }).find((e) => e.isFile())!;
+      fs.chmodSync(path.join(some.parentPath ?? (some as unknown as { path: string }).path, some.name), 0o666);
+      await (await openStore({ dataDir })).close();
+      const open: string[] = [];
+      const walk = (d: string) => {
+        if ((fs.statSync(d).mode & 0o077) !== 0) open.push(d);
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+          const p = path.join(d, e.name);
+          if (e.isDirectory()) walk(p);
+          else if (e.isFile() && (fs.statSync(p).mode & 0o077) !== 0) open.push(p);
+        }
+      };
+      walk(dataDir);
+      expect(open).toEqual([]);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
