@@ -1,5 +1,5 @@
 /** Accounts (tenants). Each starts with one `full` key, created in the same transaction. */
-import { and, desc, eq, lt, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, ne, sql } from "drizzle-orm";
 import type { Db, Store } from "../db/client.js";
 import { accounts, apiKeys } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
@@ -40,8 +40,16 @@ export async function ensureAdminKey(store: Store, configured?: string): Promise
   return store.db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(7362111)`);
     if (configured) {
-      const [found] = await tx.select({ id: apiKeys.id }).from(apiKeys).where(eq(apiKeys.hash, hashKey(configured)));
+      const hash = hashKey(configured);
+      const [found] = await tx.select({ id: apiKeys.id, revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.hash, hash));
       if (!found) await createKey(tx, { accountId: null, name: "admin (ADMIN_API_KEY)", scopes: ["admin"], key: configured });
+      else if (found.revokedAt) await tx.update(apiKeys).set({ revokedAt: null }).where(eq(apiKeys.id, found.id));
+      // The configured key is the admin key: any other (the one printed at first start, an
+      // earlier ADMIN_API_KEY) is revoked, so changing the variable rotates the key.
+      await tx
+        .update(apiKeys)
+        .set({ revokedAt: new Date() })
+        .where(and(sql`'admin' = any(${apiKeys.scopes})`, isNull(apiKeys.revokedAt), ne(apiKeys.hash, hash)));
       return null;
     }
     const [any] = await tx

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { apiKeys } from "../../src/db/schema.js";
+import { ensureAdminKey } from "../../src/accounts/accounts.js";
+import { forgetKey } from "../../src/keys/auth-cache.js";
 import { hashKey } from "../../src/keys/keys.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 
@@ -33,6 +35,21 @@ describe("POST /accounts", () => {
   it("refuses an empty name and unknown fields with 422", async () => {
     expect((await t.json("POST", "/accounts", { key: t.adminKey, body: { name: "  " } })).status).toBe(422);
     expect((await t.json("POST", "/accounts", { key: t.adminKey, body: { name: "x", plan: "pro" } })).status).toBe(422);
+  });
+
+  it("rotates the admin key with ADMIN_API_KEY: the previous one (and the one printed at first start) stops working", async () => {
+    const generated = await ensureAdminKey(t.store); // none configured: one exists already, nothing new
+    expect(generated).toBeNull();
+    const next = `pl_${"n".repeat(43)}`;
+    await ensureAdminKey(t.store, next); // a restart with ADMIN_API_KEY changed
+    for (const row of await t.store.db.select().from(apiKeys)) forgetKey(row.id); // (the 2 s auth cache, as another process would see it)
+    expect((await t.json("GET", "/accounts", { key: next })).status).toBe(200);
+    expect((await t.json("GET", "/accounts", { key: t.adminKey })).status).toBe(401);
+    // Back to the first key: it is the admin key again.
+    await ensureAdminKey(t.store, t.adminKey);
+    for (const row of await t.store.db.select().from(apiKeys)) forgetKey(row.id);
+    expect((await t.json("GET", "/accounts", { key: t.adminKey })).status).toBe(200);
+    expect((await t.json("GET", "/accounts", { key: next })).status).toBe(401);
   });
 
   it("lists accounts for the admin", async () => {
