@@ -103,6 +103,25 @@ function absent(lookup: Lookup<string> & { ok: false }, name: string): Judgement
 
 const noSpace = (v: string) => v.replace(/\s+/g, "");
 
+/** The first tag name that occurs twice in a tag-list, or null. */
+function duplicateTag(text: string): string | null {
+  const seen = new Set<string>();
+  for (const part of text.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim().toLowerCase();
+    if (!name) continue;
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return null;
+}
+
+/** RFC 7208 §5: the mechanisms; any other name is a syntax error (permerror). */
+const SPF_MECHANISMS = new Set(["all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"]);
+const SPF_MECHANISM = /^([+\-~?]?)([a-z][a-z0-9_.-]*)(?::([^/]+))?(?:\/\d+)?(?:\/\/\d+)?$/i;
+const SPF_MODIFIER = /^[a-z][a-z0-9_.-]*=/i;
+
 /**
  * DKIM (RFC 6376 §3.6.1, RFC 8463 §4.2): verified when a key record at the selector carries our
  * `p=` (whitespace and split strings tolerated), with a matching `k=` (default rsa) and an `h=`
@@ -117,6 +136,11 @@ export function judgeDkim(lookup: Lookup<string>, expected: ExpectedRecord): Jud
     .map(tagList)
     .filter((t) => t.has("p") && (!t.has("v") || t.get("v") === "DKIM1"));
   if (keys.length === 0) return { status: "invalid", detail: `the TXT record at ${expected.name} is not a DKIM key record (v=DKIM1; … p=…)` };
+  // RFC 6376 §3.6.2.2: with several key records a verifier may take any one; keep only ours.
+  if (keys.length > 1) return { status: "invalid", detail: `${keys.length} DKIM key records at ${expected.name}; verifiers may use any one of them — keep only the value shown` };
+  const repeated = texts(lookup.records).map(duplicateTag).find((d) => d !== null);
+  // RFC 6376 §3.2: a tag that occurs twice makes the whole tag-list invalid.
+  if (repeated) return { status: "invalid", detail: `the record at ${expected.name} has the tag ${repeated}= twice, which makes it invalid (RFC 6376 §3.2)` };
   for (const t of keys) {
     if (noSpace(t.get("p")!) !== ourKey) continue;
     const type = (t.get("k") ?? "rsa").toLowerCase();
@@ -143,9 +167,14 @@ export function judgeSpf(lookup: Lookup<string>, expected: ExpectedRecord, s: Re
   const spf = texts(lookup.records).filter((t) => /^v=spf1(\s|$)/i.test(t));
   if (spf.length === 0) return { status: "pending", detail: `no SPF record (v=spf1) at ${expected.name}` };
   if (spf.length > 1) return { status: "invalid", detail: `${spf.length} SPF records at ${expected.name}; RFC 7208 §4.5 allows only one — merge them` };
-  for (const term of spf[0]!.split(/\s+/).slice(1)) {
-    const m = /^([+\-~?]?)([a-z]+)(?::([^/]+))?(?:\/\d+)?(?:\/\/\d+)?$/i.exec(term);
-    if (!m) continue;
+  // RFC 7208 §4.6: terms are separated by spaces, and a term that does not parse makes the whole
+  // record a permerror for receivers, wherever it stands: every term is checked first.
+  const terms = spf[0]!.split(" ").slice(1).filter((t) => t !== "");
+  const bad = terms.find((t) => !SPF_MODIFIER.test(t) && !SPF_MECHANISMS.has(SPF_MECHANISM.exec(t)?.[2]?.toLowerCase() ?? ""));
+  if (bad !== undefined) return { status: "invalid", detail: `the SPF record's term ${JSON.stringify(bad)} is not valid SPF, so receivers reject the whole record (RFC 7208 §4.6)` };
+  for (const term of terms) {
+    const m = SPF_MECHANISM.exec(term);
+    if (!m) continue; // a modifier
     const [, qualifier, mechanism, target] = m;
     const kind = mechanism!.toLowerCase();
     if (kind === "all") break;

@@ -46,6 +46,9 @@ describe("judgeDkim", () => {
     ["our key with k=ed25519", txt(`v=DKIM1; k=ed25519; p=${KEY}`), "invalid"],
     ["h=sha1 only", txt(`v=DKIM1; h=sha1; p=${KEY}`), "invalid"],
     ["a TXT that is no key record", txt("hello world"), "invalid"],
+    // What mailauth fails although our key is there (RFC 6376 §3.6.2.2, §3.2):
+    ["our key beside another key record", txt("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAother", `v=DKIM1; k=rsa; p=${KEY}`), "invalid"],
+    ["our key with p= twice", txt(`v=DKIM1; k=rsa; p=${KEY}; p=${KEY}`), "invalid"],
     ["NXDOMAIN", nx, "pending"],
     ["NODATA", nodata, "pending"],
     ["SERVFAIL", servfail, "temporary"],
@@ -71,6 +74,12 @@ describe("judgeSpf", () => {
     ["a softfail qualifier", txt("v=spf1 ~a:mta.postline.test ~all"), "invalid"],
     ["another host", txt("v=spf1 a:mta.elsewhere.test ~all"), "invalid"],
     ["two SPF records", txt("v=spf1 a:mta.postline.test ~all", "v=spf1 mx ~all"), "invalid"],
+    // A term that is not SPF makes receivers (mailauth: permerror) reject the whole record.
+    ["an unknown mechanism after ours", txt("v=spf1 a:mta.postline.test foo:bar ~all"), "invalid"],
+    ["tab separators", txt("v=spf1\ta:mta.postline.test\t~all"), "invalid"],
+    ["a tab inside the terms", txt("v=spf1 a:mta.postline.test\t~all"), "invalid"],
+    ["modifiers and every mechanism", txt("v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 mx ptr exists:%{i}.x.test include:_spf.x.test a:mta.postline.test redirect=_spf.x.test exp=explain.x.test ~all"), "verified"],
+    ["several spaces between terms", txt("v=spf1  a:mta.postline.test   ~all"), "verified"],
     ["v=spf10 is no SPF record", txt("v=spf10 a:mta.postline.test"), "pending"],
     ["only unrelated TXT records", txt("google-site-verification=abc"), "pending"],
     ["NXDOMAIN", nx, "pending"],
