@@ -18,9 +18,11 @@ async function main(): Promise<void> {
   const running = await start(config, logger);
   if (running.generatedAdminKey) {
     // Printed once, to stdout, outside the structured log: it is the only copy.
+    // A worker serves no HTTP: the account is created through an API process (ROLE=api or all).
+    const api = running.port !== null ? `http://${config.HOST}:${running.port}` : "http://<an API process>";
     process.stdout.write(
       `\nPostline admin API key (shown once, store it now):\n  ${running.generatedAdminKey}\n` +
-        `Create an account: curl -X POST http://${config.HOST}:${running.port ?? config.PORT}/accounts ` +
+        `Create an account: curl -X POST ${api}/accounts ` +
         `-H "Authorization: Bearer ${running.generatedAdminKey}" -H "Content-Type: application/json" -d '{"name":"my app"}'\n\n`,
     );
   }

@@ -95,6 +95,20 @@ describe("the service process", () => {
     expect(await second.exited()).toBe(0);
   });
 
+  it("on a worker's first start, prints the admin key with no address of its own (it serves no HTTP)", async () => {
+    const own = fs.mkdtempSync(path.join(os.tmpdir(), "postline-worker-"));
+    const extra = process.env.DATABASE_URL ? await scratchDatabase(process.env.DATABASE_URL) : undefined;
+    try {
+      const w = runMain({ ...env, DATA_DIR: own, ROLE: "worker", INBOUND_SMTP_PORT: "0", ...(extra ? { DATABASE_URL: extra.url } : {}) });
+      await w.waitFor(/admin API key[^\n]*\n\s+pl_[A-Za-z0-9_-]+\n.*curl -X POST http:\/\/<an API process>\/accounts/);
+      w.proc.kill("SIGTERM");
+      expect(await w.exited()).toBe(0);
+    } finally {
+      await extra?.drop();
+      fs.rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a bad configuration value with one line naming the variable", async () => {
     const bad = runMain({ ...env, PORT: "eighty" });
     expect(await bad.exited()).toBe(2);
