@@ -8,6 +8,7 @@ import { serve, type ServerType } from "@hono/node-server";
 import { ensureAdminKey } from "./accounts/accounts.js";
 import type { Config } from "./config.js";
 import { openStore, type Store } from "./db/client.js";
+import { assertSecretOpensKeys } from "./domains/signing.js";
 import { startWorker, type Worker } from "./delivery/worker.js";
 import { startInboundListener, type InboundListener } from "./inbound/listener.js";
 import { startDispatcher, type Dispatcher } from "./webhooks/dispatcher.js";
@@ -58,6 +59,7 @@ export async function start(config: Config, logger: Logger, overrides: StartOver
   };
   try {
     await store.migrate();
+    await assertSecretOpensKeys(store, secret);
     const generatedAdminKey = await ensureAdminKey(store, config.ADMIN_API_KEY);
     logger.info({ database: store.kind, role: config.ROLE }, "store ready");
     const delivering = config.ROLE === "worker" || config.ROLE === "all";

@@ -100,3 +100,18 @@ export async function isVerified(store: Pick<Store, "db">, accountId: string, fr
     .where(and(eq(domains.name, checked.name), eq(domains.accountId, accountId)));
   return row?.status === "verified";
 }
+
+/**
+ * Checked at start: the service secret opens the DKIM keys sealed so far (one is enough, they
+ * share it). A SECRET_KEY other than the one they were sealed under would otherwise start
+ * fine and fail every send from an existing domain with a 500.
+ */
+export async function assertSecretOpensKeys(store: Pick<Store, "db">, secret: ServiceSecret): Promise<void> {
+  const [row] = await store.db.select({ id: domains.id, privateKeySealed: domains.privateKeySealed }).from(domains).limit(1);
+  if (!row) return;
+  try {
+    unsealPrivateKey(secret, row);
+  } catch {
+    throw new Error("SECRET_KEY does not open the DKIM keys sealed so far: start with the secret they were made under (SECRET_KEY, or DATA_DIR/secret.key)");
+  }
+}
