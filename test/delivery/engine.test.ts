@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { attempts, events, messages } from "../../src/db/schema.js";
 import { countingStore, engineHarness, type EngineHarness } from "../helpers/engine.js";
+import { failingInserts } from "../helpers/store.js";
 import { startMailServer } from "../helpers/mail-server.js";
 import { scriptedServer, waitUntil } from "../helpers/smtp-servers.js";
 
@@ -216,28 +217,20 @@ describe("the delivery engine", () => {
   it("writes an outcome again when its first write fails, so the message is not sent a second time", async () => {
     const mx = await startMailServer({ host: "127.0.0.31" });
     h.publish({ "blip.example": { MX: [{ preference: 10, exchange: "mx.blip.example" }] }, "mx.blip.example": { A: ["127.0.0.31"] } });
-    // A real failure of the outcome statement, once (PostgreSQL restarting would look the same to
-    // the worker): a trigger on attempts raises at the first insert. A sequence keeps count,
-    // since the failed statement's own changes are rolled back.
-    await h.store.rows(sql.raw("create sequence blip_failures"));
-    await h.store.rows(sql.raw(`create function blip_fail_once() returns trigger language plpgsql as $$
-      begin if nextval('blip_failures') = 1 then raise exception 'injected: outcome write failed'; end if; return new; end $$`));
-    await h.store.rows(sql.raw("create trigger blip_fail_once before insert on attempts for each row execute function blip_fail_once()"));
+    // A real failure of the outcome statement, once (PostgreSQL restarting would look the same to the worker).
+    const failing = await failingInserts(h.store, "attempts", "once");
     try {
       // A short lease: had the result been dropped, the recipient would be claimed and sent again within ~1.5 s.
       const w = await h.worker({ smtpPort: mx.port, leaseMs: 1_000 });
       const m = await h.send({ to: "user@blip.example" });
       const [r] = await h.settle(m.id);
       expect(r).toMatchObject({ status: "delivered", attempts: 1 });
-      const [n] = await h.store.rows<{ last_value: number | string }>(sql.raw("select last_value from blip_failures"));
-      expect(Number(n!.last_value)).toBeGreaterThanOrEqual(2); // the first write failed, a later one held
+      expect(await failing.seen()).toBeGreaterThanOrEqual(2); // the first write failed, a later one held
       await w.stop();
       expect(mx.received).toHaveLength(1);
       expect(mx.transactions).toBe(1);
     } finally {
-      await h.store.rows(sql.raw("drop trigger blip_fail_once on attempts"));
-      await h.store.rows(sql.raw("drop function blip_fail_once()"));
-      await h.store.rows(sql.raw("drop sequence blip_failures"));
+      await failing.heal();
       await mx.close();
     }
   });
@@ -246,10 +239,7 @@ describe("the delivery engine", () => {
     const mx = await startMailServer({ host: "127.0.0.33" });
     h.publish({ "outage.example": { MX: [{ preference: 10, exchange: "mx.outage.example" }] }, "mx.outage.example": { A: ["127.0.0.33"] } });
     // Outcome writes fail for the next 2 s (over three leases of 600 ms).
-    const until = new Date(Date.now() + 2_000).toISOString();
-    await h.store.rows(sql.raw(`create function outage() returns trigger language plpgsql as $$
-      begin if clock_timestamp() < '${until}'::timestamptz then raise exception 'injected: database away'; end if; return new; end $$`));
-    await h.store.rows(sql.raw("create trigger outage before insert on attempts for each row execute function outage()"));
+    const failing = await failingInserts(h.store, "attempts", { until: new Date(Date.now() + 2_000) });
     try {
       const w = await h.worker({ smtpPort: mx.port, leaseMs: 600 });
       const m = await h.send({ to: "user@outage.example" });
@@ -257,8 +247,7 @@ describe("the delivery engine", () => {
       await w.stop();
       expect(mx.received).toHaveLength(1);
     } finally {
-      await h.store.rows(sql.raw("drop trigger outage on attempts"));
-      await h.store.rows(sql.raw("drop function outage()"));
+      await failing.heal();
       await mx.close();
     }
   });
@@ -267,23 +256,18 @@ describe("the delivery engine", () => {
     const mx = await startMailServer({ host: "127.0.0.32" });
     h.publish({ "stuck-outcome.example": { MX: [{ preference: 10, exchange: "mx.stuck-outcome.example" }] }, "mx.stuck-outcome.example": { A: ["127.0.0.32"] } });
     // Every outcome write fails (a batch that can never be written, as a bug would make it).
-    await h.store.rows(sql.raw(`create function stuck_outcome() returns trigger language plpgsql as $$
-      begin raise exception 'injected: outcome write failed'; end $$`));
-    await h.store.rows(sql.raw("create trigger stuck_outcome before insert on attempts for each row execute function stuck_outcome()"));
-    let dropped = false;
+    const failing = await failingInserts(h.store, "attempts", "always");
     try {
       const w = await h.worker({ smtpPort: mx.port, leaseMs: 600 });
       const m = await h.send({ to: "user@stuck-outcome.example" });
       // Dropped after ten leases of failures (6 s), the recipient's lease runs out and it is sent
       // again; kept for ever, the heartbeat would renew that lease and nothing more would happen.
       await waitUntil(() => mx.received.length >= 2, 20_000, "the recipient tried again");
-      await h.store.rows(sql.raw("drop trigger stuck_outcome on attempts"));
-      dropped = true;
+      await failing.heal();
       expect((await h.settle(m.id))[0]!.status).toBe("delivered");
       await w.stop();
     } finally {
-      if (!dropped) await h.store.rows(sql.raw("drop trigger stuck_outcome on attempts"));
-      await h.store.rows(sql.raw("drop function stuck_outcome()"));
+      await failing.heal();
       await mx.close();
     }
   });

@@ -1,7 +1,8 @@
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { webhooks } from "../../src/db/schema.js";
+import { failingInserts } from "../helpers/store.js";
 import { startReceiver, until, type ReceivedHook, type Receiver } from "../helpers/webhook-receiver.js";
 import { webhookHarness } from "./harness.js";
 
@@ -84,12 +85,8 @@ describe("the webhook dispatcher", () => {
   it("records a try again when its first write fails, so the event is not POSTed a second time", async () => {
     const rx = await receiver(() => ({ status: 204 }));
     const wh = await h.webhook(`${rx.base}/blip`);
-    // A real failure of the completion statement, once: a trigger on webhook_attempts raises at the
-    // first insert (a sequence keeps count; the failed statement's own changes are rolled back).
-    await h.store.rows(sql.raw("create sequence hook_blips"));
-    await h.store.rows(sql.raw(`create function hook_blip_once() returns trigger language plpgsql as $$
-      begin if nextval('hook_blips') = 1 then raise exception 'injected: try record failed'; end if; return new; end $$`));
-    await h.store.rows(sql.raw("create trigger hook_blip_once before insert on webhook_attempts for each row execute function hook_blip_once()"));
+    // A real failure of the completion statement, once.
+    const failing = await failingInserts(h.store, "webhook_attempts", "once");
     try {
       // A short lease: had the try been dropped, the event would be claimed and POSTed again within ~1.5 s.
       const d = await h.dispatcher({ leaseMs: 1_000 });
@@ -98,37 +95,29 @@ describe("the webhook dispatcher", () => {
       const [row] = await settled(wh.id, 1);
       expect(row).toMatchObject({ status: "succeeded", attempts: 1, lastStatusCode: 204 });
       expect(await h.tries(row!.seq)).toHaveLength(1);
-      const [n] = await h.store.rows<{ last_value: number | string }>(sql.raw("select last_value from hook_blips"));
-      expect(Number(n!.last_value)).toBeGreaterThanOrEqual(2); // the first write failed, a later one held
+      expect(await failing.seen()).toBeGreaterThanOrEqual(2); // the first write failed, a later one held
       await h.reset();
       expect(rx.received).toHaveLength(1);
     } finally {
-      await h.store.rows(sql.raw("drop trigger hook_blip_once on webhook_attempts"));
-      await h.store.rows(sql.raw("drop function hook_blip_once()"));
-      await h.store.rows(sql.raw("drop sequence hook_blips"));
+      await failing.heal();
     }
   });
 
   it("gives a batch of tries up once its writes have failed for longer than a lease (the event is POSTed again later)", async () => {
     const rx = await receiver(() => ({ status: 204 }));
     const wh = await h.webhook(`${rx.base}/stuck`);
-    await h.store.rows(sql.raw(`create function hook_stuck() returns trigger language plpgsql as $$
-      begin raise exception 'injected: try record failed'; end $$`));
-    await h.store.rows(sql.raw("create trigger hook_stuck before insert on webhook_attempts for each row execute function hook_stuck()"));
-    let dropped = false;
+    const failing = await failingInserts(h.store, "webhook_attempts", "always");
     try {
       // Kept for ever, the heartbeat would renew the lease and the event would never go again.
       const d = await h.dispatcher({ leaseMs: 600 });
       await h.emit();
       d.wake();
       await until(() => rx.received.length >= 2, "the event POSTed again");
-      await h.store.rows(sql.raw("drop trigger hook_stuck on webhook_attempts"));
-      dropped = true;
+      await failing.heal();
       const [row] = await settled(wh.id, 1);
       expect(row).toMatchObject({ status: "succeeded", lastStatusCode: 204 });
     } finally {
-      if (!dropped) await h.store.rows(sql.raw("drop trigger hook_stuck on webhook_attempts"));
-      await h.store.rows(sql.raw("drop function hook_stuck()"));
+      await failing.heal();
     }
   });
 
