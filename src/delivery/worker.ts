@@ -347,8 +347,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
 
   const unlisten = await o.store.listen(QUEUE_CHANNEL, wake);
   const heartbeat = setInterval(() => {
-    const until = new Date(now().getTime() + o.leaseMs);
-    void extendLeases(o.store, id, [...held.keys()], until).catch((err: unknown) => log.warn({ err: safeError(err) }, "lease heartbeat failed"));
+    void extendLeases(o.store, id, [...held.keys()], o.leaseMs).catch((err: unknown) => log.warn({ err: safeError(err) }, "lease heartbeat failed"));
   }, Math.max(50, Math.floor(o.leaseMs / 3)));
   const reaper = setInterval(() => {
     void reapExpiredLeases(o.store, now())

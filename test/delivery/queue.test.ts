@@ -38,6 +38,16 @@ const finished = (r: { id: string; message_id: string; email: string; lease: str
   attempt: { startedAt: T0, durationMs: 12, mx: "mx.example.org", ip: "192.0.2.1", tls: null },
 });
 
+/** Reaps until some lease has expired on the database's clock (bounded); the number reaped. */
+async function reapedWithin(ms: number): Promise<number> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const n = await reapExpiredLeases(store, T0);
+    if (n > 0 || Date.now() > deadline) return n;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe("the delivery queue", () => {
   it("claims every due recipient of a message at one domain together, leased to one worker", async () => {
     const m = await send(["a@one.example", "b@one.example", "c@two.example"]);
@@ -113,10 +123,11 @@ describe("the delivery queue", () => {
 
   it("gives recipients of a dead worker back to the queue once their lease expires", async () => {
     const m = await send(["x@four.example"], T0);
-    const claimed = (await claimDue(store, { workerId: "dead", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    const claimed = (await claimDue(store, { workerId: "dead", limit: 100, leaseMs: 300, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
     expect(claimed).toHaveLength(1);
-    expect(await reapExpiredLeases(store, new Date(T0.getTime() + 500))).toBe(0);
-    expect(await reapExpiredLeases(store, new Date(T0.getTime() + 2_000))).toBeGreaterThanOrEqual(1);
+    // Leases run on the database's clock: not expired yet, then (within a bounded wait) expired.
+    expect(await reapExpiredLeases(store, T0)).toBe(0);
+    expect(await reapedWithin(2_000)).toBeGreaterThanOrEqual(1);
     const again = await claimDue(store, { workerId: "alive", limit: 100, leaseMs: 1_000, skipDomains: [], now: new Date(T0.getTime() + 2_000) });
     expect(again.map((r) => r.id)).toContain(claimed[0]!.id);
     // The dead worker's late result is refused: the recipient is claimed again.
@@ -124,10 +135,19 @@ describe("the delivery queue", () => {
     await releaseLeases(store, "alive", again.map((r) => r.id), T0);
   });
 
+  it("times leases on the database's clock: a worker whose clock runs an hour ahead reaps no live lease", async () => {
+    const m = await send(["skew@six.example"], T0);
+    const [c] = (await claimDue(store, { workerId: "behind", limit: 100, leaseMs: 60_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    expect(await reapExpiredLeases(store, new Date(Date.now() + 3_600_000))).toBe(0);
+    const [r] = await store.db.select().from(recipients).where(eq(recipients.id, c!.id));
+    expect(r).toMatchObject({ status: "sending", lockedBy: c!.lease });
+    await releaseLeases(store, "behind", [c!.id], T0);
+  });
+
   it("still writes a stalled worker's result after its lease was reaped, until the recipient is claimed again (no second send)", async () => {
     const m = await send(["late@six.example"], T0);
-    const [c] = (await claimDue(store, { workerId: "slow", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
-    expect(await reapExpiredLeases(store, new Date(T0.getTime() + 2_000))).toBeGreaterThanOrEqual(1);
+    const [c] = (await claimDue(store, { workerId: "slow", limit: 100, leaseMs: 1, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    expect(await reapedWithin(2_000)).toBeGreaterThanOrEqual(1);
     // The transaction had finished: its result is known, so it is written, and nobody sends it again.
     expect(await recordOutcomes(store, [finished(c!, "delivered", 250)], T0)).toEqual([]);
     const [r] = await store.db.select().from(recipients).where(eq(recipients.messageId, m.id));
@@ -139,12 +159,12 @@ describe("the delivery queue", () => {
 
   it("refreshes the message's summary when a reaper or a release gives a recipient back (it stayed 'sending')", async () => {
     const m = await send(["a@seven.example", "b@seven.example"], T0);
-    const claimed = (await claimDue(store, { workerId: "w7", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    const claimed = (await claimDue(store, { workerId: "w7", limit: 100, leaseMs: 200, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
     const a = claimed.find((r) => r.email === "a@seven.example")!;
     expect(await recordOutcomes(store, [finished(a, "delivered", 250)], T0)).toEqual([]);
     const status = async () => (await store.db.select({ status: messages.status }).from(messages).where(eq(messages.id, m.id)))[0]!.status;
     expect(await status()).toBe("sending");
-    await reapExpiredLeases(store, new Date(T0.getTime() + 2_000));
+    await reapedWithin(2_000);
     expect(await status()).toBe("queued");
     // The same through a release (a worker shutting down).
     const n = await send(["c@seven.example", "d@seven.example"], T0);
@@ -162,8 +182,8 @@ describe("the delivery queue", () => {
 
   it("writes a result only under the claim it belongs to, when the same worker claimed the recipient again after a reap", async () => {
     const m = await send(["twice@six.example"], T0);
-    const [first] = (await claimDue(store, { workerId: "w6", limit: 100, leaseMs: 1_000, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
-    await reapExpiredLeases(store, new Date(T0.getTime() + 2_000));
+    const [first] = (await claimDue(store, { workerId: "w6", limit: 100, leaseMs: 1, skipDomains: [], now: T0 })).filter((r) => r.message_id === m.id);
+    await reapedWithin(2_000);
     const [second] = (await claimDue(store, { workerId: "w6", limit: 100, leaseMs: 60_000, skipDomains: [], now: new Date(T0.getTime() + 2_000) })).filter((r) => r.message_id === m.id);
     expect(second!.id).toBe(first!.id);
     expect(second!.lease).not.toBe(first!.lease);

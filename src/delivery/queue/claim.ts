@@ -39,7 +39,6 @@ export async function claimDue(
   opts: { workerId: string; limit: number; leaseMs: number; skipDomains: string[]; now: Date },
 ): Promise<ClaimedRecipient[]> {
   const now = opts.now.toISOString();
-  const until = new Date(opts.now.getTime() + opts.leaseMs).toISOString();
   const skip = pgArray(opts.skipDomains);
   const lease = `${opts.workerId}.${++claims}`;
   const rows = await store.rows<ClaimedRecipient & { status: string }>(sql`
@@ -76,7 +75,8 @@ export async function claimDue(
       update recipients r
       set status = case when k.suppressed then 'suppressed' else 'sending' end,
           locked_by = case when k.suppressed then null else ${lease} end,
-          locked_until = case when k.suppressed then null else ${until}::timestamptz end,
+          -- Leases run on the database's clock, the one every worker shares (lease.ts).
+          locked_until = case when k.suppressed then null else clock_timestamp() + ${opts.leaseMs}::int * interval '1 millisecond' end,
           next_attempt_at = case when k.suppressed then null else r.next_attempt_at end,
           updated_at = ${now}::timestamptz
       from marked k where r.id = k.id
