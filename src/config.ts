@@ -5,6 +5,7 @@
 import os from "node:os";
 import net from "node:net";
 import { z } from "zod";
+import { parseCidrs } from "./dns/guard.js";
 import { parseBytes, parseDuration } from "./lib/duration.js";
 import { API_KEY_FORMAT } from "./lib/ids.js";
 
@@ -89,15 +90,13 @@ const cidrList = z
     if (v === undefined || v.trim() === "") return [] as string[];
     const out: string[] = [];
     for (const raw of v.split(",").map((s) => s.trim())) {
-      const [ip, bits, extra] = raw.split("/");
-      const max = net.isIPv4(ip ?? "") ? 32 : net.isIPv6(ip ?? "") ? 128 : 0;
-      // Digits only: Number("") is 0, so "10.0.0.0/" read as /0 allowed every address.
-      const n = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
-      if (!max || extra !== undefined || !Number.isInteger(n) || n < 0 || n > max) {
+      // The guard's own parser, so that what is accepted here is what it checks against.
+      const parsed = parseCidrs([raw]);
+      if (!parsed.ok) {
         ctx.addIssue({ code: "custom", message: `"${raw}" is not a CIDR like 127.0.0.0/8` });
         return z.NEVER;
       }
-      out.push(`${ip}/${n}`);
+      out.push(`${raw.split("/")[0]}/${parsed.cidrs[0]![1]}`);
     }
     return out;
   });
